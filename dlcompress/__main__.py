@@ -1,0 +1,3 @@
+from dlcompress.cli import run
+
+run()

@@ -1,0 +1,1 @@
+"""The Python API; the CLI is a thin shell over these functions."""

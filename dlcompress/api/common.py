@@ -1,0 +1,267 @@
+"""Pieces every command shares: resolve model + data, make feeds, evaluate and time variants into rows."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from dlcompress.benchmarks.devices import environment
+from dlcompress.benchmarks.diagnosis import explain_slow_quantized, onnx_op_census, summarize_census
+from dlcompress.benchmarks.harness import BenchOptions, measure
+from dlcompress.benchmarks.memprobe import peak_memory
+from dlcompress.benchmarks.report import Report, Row
+from dlcompress.benchmarks.runtimes import Runtime, RuntimeOptions, open_runtime
+from dlcompress.toolkit.artifact import Artifact, Format, StageRecord
+from dlcompress.toolkit.complexity import count_macs, count_params
+from dlcompress.toolkit.data import DataSplits, ImageSource, ImageTransform, load_dataset
+from dlcompress.toolkit.errors import DatasetError
+from dlcompress.toolkit.metrics import Fidelity, collect_outputs, fidelity, top1_accuracy
+from dlcompress.toolkit.models import ModelOptions, load_model, recalibrate_batchnorm
+from dlcompress.toolkit.progress import note, step
+from dlcompress.zoo import MODELS
+
+BN_RECALIBRATION_IMAGES = 32
+
+
+@dataclass(frozen=True)
+class DataOptions:
+    """Which data, and how much of it: ``calib_samples`` from the train split, ``eval_samples`` held out
+    (0 = the whole test split)."""
+
+    name: str | None = None
+    calib_samples: int = 64
+    eval_samples: int = 1000
+    eval_batch: int = 32
+
+
+@dataclass
+class Prepared:
+    """A loaded model with its data and the transform from raw items to model inputs."""
+
+    artifact: Artifact
+    data: DataSplits
+    transform: ImageTransform | None
+    params: int | None = None
+    macs: int | None = None
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def spec(self):  # noqa: ANN201
+        return self.artifact.spec
+
+    @property
+    def labelled(self) -> bool:
+        return self.data.labelled and self.transform is not None and self.spec.task == "image-classification"
+
+    def feeds(self, split: str, n: int | None, batch: int) -> list[dict[str, np.ndarray]]:
+        """Model inputs from the train or test split (or from the signature when the data is not images)."""
+        source: ImageSource = getattr(self.data, split)
+        if self.transform is None:
+            count = n or 8
+            return [self.spec.example_inputs(min(batch, count - i), seed=i + (0 if split == "train" else 10_000))
+                    for i in range(0, count, batch)]
+        source = source.head(n if n else None)
+        name = self.spec.inputs[0].name
+        return [{name: self.transform([source[j] for j in range(i, min(i + batch, len(source)))])}
+                for i in range(0, len(source), batch)]
+
+    def labels(self, n: int | None) -> np.ndarray | None:
+        if not self.labelled or self.data.test.labels is None:
+            return None
+        return self.data.test.head(n if n else None).labels
+
+
+def resolve_data_name(model: str, data: str | None) -> str:
+    """The dataset to use: the one given, else the zoo entry's default, else synthetic."""
+    if data:
+        return data
+    if model in MODELS:
+        return MODELS.get(model).default_data
+    return "synthetic"
+
+
+def prepare(model: str, model_options: ModelOptions, data_options: DataOptions) -> Prepared:
+    """Load data and model; adapt the model to labelled data; re-estimate BN statistics of random-init nets."""
+    data_name = resolve_data_name(model, data_options.name)
+    data = load_dataset(data_name) if data_name != "synthetic" else None
+    artifact = load_model(model, model_options, data)
+    spec = artifact.spec
+    if data is None:
+        c, hw = (spec.image_shape[0], spec.image_shape[1:]) if spec.is_image_model else (3, (224, 224))
+        data = load_dataset("synthetic", channels=c, image_size=hw)
+    transform = None
+    if spec.is_image_model:
+        c, h, w = spec.image_shape
+        transform = ImageTransform(c, (h, w), spec.mean, spec.std)
+    elif data.name != "synthetic":
+        raise DatasetError(f"{spec.name} takes {spec.signature()}, which image data cannot feed",
+                           "use --data synthetic")
+    prepared = Prepared(artifact, data, transform)
+    if data.labelled and spec.num_classes is not None and data.num_classes is not None \
+            and spec.num_classes != data.num_classes and spec.task == "image-classification":
+        raise DatasetError(f"{spec.name} predicts {spec.num_classes} classes but {data.name} has {data.num_classes}",
+                           "train a checkpoint on this data (dlcompress train) or pick matching data")
+    if artifact.format is Format.TORCH:
+        weights = artifact.lineage[0].effect.get("weights")
+        if weights == "random-init":
+            note(f"{spec.name}: no pretrained weights given, so the model is randomly initialised "
+                 "(accuracy is meaningless; latency, size and fidelity are real). Pass --weights for a trained model.")
+            prepared.notes.append("random-init weights: accuracy is not meaningful; latency, size and fidelity are")
+            prepared = recalibrate(prepared)
+        with torch.no_grad():
+            feed = spec.example_inputs(1)
+            prepared.params = count_params(artifact.model)
+            prepared.macs = count_macs(artifact.model, tuple(torch.from_numpy(feed[t.name]) for t in spec.inputs))
+    return prepared
+
+
+def recalibrate(prepared: Prepared) -> Prepared:
+    """Re-estimate BatchNorm statistics on real training images (a lineage step), when the model has BN."""
+    if prepared.transform is None or prepared.data.name == "synthetic":
+        return prepared
+    source = prepared.data.train
+    idx = np.arange(max(0, len(source) - BN_RECALIBRATION_IMAGES), len(source))
+    batch = torch.from_numpy(prepared.transform([source[int(i)] for i in idx]))
+    start = time.perf_counter()
+    n = recalibrate_batchnorm(prepared.artifact.model, [batch[i:i + 8] for i in range(0, len(batch), 8)])
+    if n:
+        record = StageRecord("bn_recalibration", {"images": len(idx), "data": prepared.data.name},
+                             {"batchnorm_layers": n}, seconds=round(time.perf_counter() - start, 2))
+        prepared.artifact = prepared.artifact.derive(record)
+        prepared.notes.append(f"BatchNorm statistics of {n} layers re-estimated on {len(idx)} real images "
+                              f"({prepared.data.name}) so activations have realistic ranges")
+    return prepared
+
+
+def init_runtimes(threads: int | None) -> RuntimeOptions:
+    """Runtime options for this job (all cores unless ``threads`` is given)."""
+    return RuntimeOptions(threads)
+
+
+@dataclass
+class Variant:
+    """One thing to measure: an artifact run by a runtime, with a display name."""
+
+    name: str
+    artifact: Artifact
+    runtime: str | None = None
+    status: str = "validated"
+    reason: str | None = None
+    validation: dict[str, object] | None = None
+
+
+def measure_variants(
+    variants: list[Variant], prepared: Prepared, data_options: DataOptions, bench: BenchOptions,
+    runtime_options: RuntimeOptions, memory: bool = True,
+) -> tuple[list[Row], list[str]]:
+    """Evaluate (metric, fidelity vs the first variant) and time (interleaved) every variant."""
+    runtimes: dict[str, Runtime] = {}
+    for v in variants:
+        runtimes[v.name] = open_runtime(v.artifact, runtime_options, v.runtime)
+    spec = prepared.spec
+    eval_n = data_options.eval_samples or None
+    eval_feeds = prepared.feeds("test", eval_n, data_options.eval_batch)
+    labels = prepared.labels(eval_n)
+    total = sum(len(next(iter(f.values()))) for f in eval_feeds)
+    step(f"evaluating {len(variants)} variants on {total} held-out samples of {prepared.data.name}")
+    outputs = {name: collect_outputs(rt, eval_feeds, total, f"evaluating {name}") for name, rt in runtimes.items()}
+    bench_feed = prepared.feeds("test", bench.batch, bench.batch)[0]
+    if len(next(iter(bench_feed.values()))) < bench.batch:
+        bench_feed = spec.example_inputs(bench.batch)
+    step(f"timing {len(variants)} variants interleaved (batch {bench.batch}, {runtime_options.num_threads} threads)")
+    timings = measure(runtimes, {n: bench_feed for n in runtimes}, bench)
+    ref_name = variants[0].name
+    ref_metric = None
+    rows: list[Row] = []
+    for v in variants:
+        out = outputs[v.name]
+        metric = None
+        if labels is not None and len(out):
+            metric = {"name": "top1", "value": round(top1_accuracy(out, labels), 6), "samples": int(len(labels))}
+            ref_metric = ref_metric if ref_metric is not None else metric["value"]
+        fid: Fidelity = fidelity(outputs[ref_name], out, spec.task == "image-classification")
+        mem = None
+        if memory and v.artifact.path is not None and str(v.artifact.format) == "onnx":
+            inputs = [{"name": k, "shape": list(a.shape), "dtype": str(a.dtype)} for k, a in bench_feed.items()]
+            mem = peak_memory("onnx", v.artifact.path, inputs, runtime_options.num_threads)
+        rt = runtimes[v.name]
+        rows.append(Row(
+            variant=v.name, format=str(v.artifact.format), precision=v.artifact.precision, runtime=rt.name,
+            device=runtime_options.device, status=v.status, path=v.artifact.path.name if v.artifact.path else None,
+            size_bytes=v.artifact.size_bytes, params=prepared.params, macs=prepared.macs,
+            latency=timings[v.name].to_json(), peak_memory=mem, metric=metric,
+            metric_delta=None if metric is None or ref_metric is None else round(metric["value"] - ref_metric, 6),
+            fidelity=fid.to_json(), validation=v.validation, reason=v.reason,
+            pipeline=[r.stage for r in v.artifact.lineage],
+        ))
+    ref = rows[0]
+    for r in rows:
+        r.speedup_vs_reference = round(ref.latency["p50_ms"] / r.latency["p50_ms"], 3)
+        if ref.size_bytes and r.size_bytes:
+            r.size_ratio_vs_reference = round(r.size_bytes / ref.size_bytes, 4)
+    diagnosis = diagnose(variants, rows, prepared, bench)
+    for rt in runtimes.values():
+        rt.close()
+    return rows, diagnosis
+
+
+SLOW_THRESHOLD = 1.15  # a quantized variant less than 15% faster than fp32 gets explained
+
+
+def diagnose(variants: list[Variant], rows: list[Row], prepared: Prepared, bench: BenchOptions) -> list[str]:
+    """Explain every quantized ONNX variant that is not clearly faster than the fp32 reference."""
+    out: list[str] = []
+    ref = variants[0]
+    if str(ref.artifact.format) != "onnx":
+        return out
+    ref_census = onnx_op_census(ref.artifact.path)  # type: ignore[arg-type]
+    for v, row in zip(variants[1:], rows[1:]):
+        if str(v.artifact.format) != "onnx" or v.artifact.precision == "fp32":
+            continue
+        census = onnx_op_census(v.artifact.path)  # type: ignore[arg-type]
+        row.validation = {**(row.validation or {}), "optimized_ops": summarize_census(census)}
+        if (row.speedup_vs_reference or 0) < SLOW_THRESHOLD:
+            qparams = next((r.params for r in reversed(v.artifact.lineage) if r.stage == "quantize"), {})
+            out += explain_slow_quantized(v.artifact.precision, row.speedup_vs_reference or 0, census, ref_census,
+                                          bench.batch, prepared.macs, qparams)
+    return out
+
+
+def model_summary(prepared: Prepared) -> dict[str, object]:
+    spec = prepared.spec
+    first = prepared.artifact.lineage[0] if prepared.artifact.lineage else None
+    return {
+        "name": spec.name, "family": spec.family, "task": spec.task, "signature": spec.signature(),
+        "params": prepared.params, "macs": prepared.macs, "paper": spec.paper or None,
+        "weights": (first.effect.get("weights") if first else None) or "n/a",
+        "mean": spec.mean, "std": spec.std,
+    }
+
+
+def data_summary(prepared: Prepared, data_options: DataOptions, calib: int | None) -> dict[str, object]:
+    n_test = len(prepared.data.test)
+    return {
+        "name": prepared.data.name, "labelled": prepared.labelled,
+        "calibration_samples": calib, "evaluation_samples": min(n_test, data_options.eval_samples or n_test),
+        "metric": "top1" if prepared.labelled else None,
+    }
+
+
+def new_report(command: str, prepared: Prepared, data_options: DataOptions, calib: int | None,
+               bench: BenchOptions) -> Report:
+    from dataclasses import asdict
+
+    return Report(command=command, model=model_summary(prepared), data=data_summary(prepared, data_options, calib),
+                  environment=environment(), benchmark=asdict(bench), notes=list(prepared.notes))
+
+
+def write_report(report: Report, folder: Path, lineage: dict[str, list[dict[str, object]]]) -> None:
+    import json
+
+    (folder / "report.json").write_text(report.dumps())
+    (folder / "report.md").write_text(report.to_markdown())
+    (folder / "lineage.json").write_text(json.dumps(lineage, indent=2, default=str))

@@ -1,0 +1,65 @@
+"""Runtime: load an artifact and run numpy feeds through it. Used by validation, evaluation and benchmarks."""
+
+from __future__ import annotations
+
+import os
+from abc import ABC, abstractmethod
+from dataclasses import dataclass
+
+import numpy as np
+
+from dlcompress.toolkit.artifact import Artifact, Format
+from dlcompress.toolkit.registry import Registry
+
+
+@dataclass(frozen=True)
+class RuntimeOptions:
+    """Execution settings shared by every runtime. ``threads=None`` means all cores."""
+
+    threads: int | None = None
+    device: str = "cpu"
+
+    @property
+    def num_threads(self) -> int:
+        return self.threads or default_threads()
+
+
+def default_threads() -> int:
+    """Cores this process may use."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # pragma: no cover - non-Linux
+        return os.cpu_count() or 1
+
+
+class Runtime(ABC):
+    """A loaded model that maps ``{input name: array}`` to ``{output name: array}``."""
+
+    name: str = "runtime"
+    formats: frozenset[Format] = frozenset()
+
+    def __init__(self, artifact: Artifact, options: RuntimeOptions) -> None:
+        self.artifact = artifact
+        self.options = options
+
+    @property
+    def input_names(self) -> list[str]:
+        return [t.name for t in self.artifact.spec.inputs]
+
+    @property
+    def output_names(self) -> list[str]:
+        return [t.name for t in self.artifact.spec.outputs]
+
+    @abstractmethod
+    def run(self, feeds: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+        """One inference; outputs keyed by name."""
+
+    def describe(self) -> dict[str, object]:
+        """What actually runs (provider, precision, threads): written into reports."""
+        return {"runtime": self.name, "threads": self.options.num_threads, "device": self.options.device}
+
+    def close(self) -> None:  # noqa: B027 - optional hook
+        """Release resources."""
+
+
+RUNTIMES: Registry[type[Runtime]] = Registry("runtime")

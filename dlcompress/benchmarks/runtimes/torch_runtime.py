@@ -1,0 +1,40 @@
+"""Eager PyTorch runtime (the reference for validation)."""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+from dlcompress.benchmarks.runtimes.base import RUNTIMES, Runtime, RuntimeOptions
+from dlcompress.toolkit.artifact import Artifact, Format
+
+
+@RUNTIMES.register("torch")
+class TorchRuntime(Runtime):
+    """Runs a torch artifact in eval mode under ``torch.inference_mode``."""
+
+    name = "torch"
+    formats = frozenset({Format.TORCH})
+
+    def __init__(self, artifact: Artifact, options: RuntimeOptions) -> None:
+        super().__init__(artifact, options)
+        self.device = torch.device(options.device)
+        self.model = artifact.model.eval().to(self.device)  # type: ignore[union-attr]
+        if self.device.type == "cpu":
+            torch.set_num_threads(options.num_threads)
+
+    def run(self, feeds: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+        args = [torch.from_numpy(np.ascontiguousarray(feeds[n])).to(self.device) for n in self.input_names]
+        with torch.inference_mode():
+            out = self.model(*args)
+        outs = out if isinstance(out, (tuple, list)) else (out,)
+        if isinstance(out, dict):
+            outs = tuple(out.values())
+        if self.device.type == "cuda":
+            torch.cuda.synchronize()
+        return {n: o.detach().float().cpu().numpy() if o.is_floating_point() else o.detach().cpu().numpy()
+                for n, o in zip(self.output_names, outs)}
+
+    def describe(self) -> dict[str, object]:
+        return {**super().describe(), "version": torch.__version__, "precision": str(next(self.model.parameters()).dtype).removeprefix("torch.")
+                if any(True for _ in self.model.parameters()) else "float32"}

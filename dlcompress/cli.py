@@ -1,0 +1,293 @@
+"""The ``dlcompress`` command line: a thin typer shell over :mod:`dlcompress.api`.
+
+User mistakes (bad names, files, shapes, existing outputs) print one line on stderr and exit with code 2.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from pathlib import Path
+from typing import Annotated, Optional
+
+import click
+import typer
+from rich.console import Console
+from rich.markup import escape
+
+from dlcompress.toolkit.errors import DLCompressError
+
+app = typer.Typer(name="dlcompress", no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False,
+                  help="Compress models (int8/fp16 quantization), export them to deployment formats, and prove "
+                       "what was gained and lost with a side-by-side report.")
+zoo_app = typer.Typer(no_args_is_help=True, help="The model zoo: list entries, show one.")
+app.add_typer(zoo_app, name="zoo")
+
+
+def out_console() -> Console:
+    return Console(width=None if sys.stdout.isatty() else 200, highlight=False)
+
+
+# ---- shared options ------------------------------------------------------------------------------------
+ModelOpt = Annotated[str, typer.Option("--model", "-m", help="Zoo name, file.py:factory, package.module:factory, or a .onnx file.")]
+WeightsOpt = Annotated[Optional[str], typer.Option(help="Checkpoint path (state_dict, or dict with it under state_dict/model), or a torchvision weights name found in the local torch hub cache.")]
+ShapeOpt = Annotated[Optional[str], typer.Option("--input-shape", help="Input shape with batch first, e.g. 1,3,224,224 (needed for factories).")]
+MeanOpt = Annotated[Optional[str], typer.Option(help="Per-channel mean of images scaled to [0,1], e.g. 0.485,0.456,0.406.")]
+StdOpt = Annotated[Optional[str], typer.Option(help="Per-channel std, e.g. 0.229,0.224,0.225.")]
+DataOpt = Annotated[Optional[str], typer.Option(help="fashion-mnist, digits, photos, synthetic, or an ImageFolder path. Default: the model's own.")]
+CalibOpt = Annotated[int, typer.Option("--calib-samples", min=1, help="Calibration samples from the training split.")]
+EvalOpt = Annotated[int, typer.Option("--eval-samples", min=0, help="Held-out samples to evaluate (0 = all).")]
+BatchOpt = Annotated[int, typer.Option(min=1, help="Batch size for latency measurement.")]
+ThreadsOpt = Annotated[Optional[int], typer.Option(min=1, help="Threads per runtime (default: all cores).")]
+SecondsOpt = Annotated[float, typer.Option("--bench-seconds", min=1.0, help="Time budget for latency measurement.")]
+OverwriteOpt = Annotated[bool, typer.Option("--overwrite", help="Replace an existing output.")]
+JsonOpt = Annotated[bool, typer.Option("--json", help="Print the report JSON on stdout (progress stays on stderr).")]
+QuietOpt = Annotated[bool, typer.Option("--quiet", "-q", help="No progress output.")]
+ExporterOpt = Annotated[str, typer.Option("--exporter", help="ONNX export route: auto (dynamo, then TorchScript), dynamo, torchscript.")]
+OpsetOpt = Annotated[Optional[int], typer.Option(help="ONNX opset (default: the exporter's).")]
+
+
+def _model_options(weights, input_shape, mean, std):  # noqa: ANN001, ANN202
+    from dlcompress.toolkit.models import ModelOptions, parse_floats, parse_shape
+
+    return ModelOptions(weights=weights, input_shape=parse_shape(input_shape),
+                        mean=parse_floats(mean, "--mean"), std=parse_floats(std, "--std"))
+
+
+def _quiet(flag: bool) -> None:
+    if flag:
+        os.environ["DLCOMPRESS_QUIET"] = "1"
+
+
+# ---- commands ------------------------------------------------------------------------------------------
+@app.command()
+def quantize(
+    model: ModelOpt = "resnet50",
+    weights: WeightsOpt = None,
+    input_shape: ShapeOpt = None,
+    mean: MeanOpt = None,
+    std: StdOpt = None,
+    data: DataOpt = None,
+    calib_samples: CalibOpt = 64,
+    eval_samples: EvalOpt = 1000,
+    method: Annotated[str, typer.Option(help="static (int8, calibrated), dynamic (int8 weights), fp16.")] = "static",
+    calibration: Annotated[str, typer.Option(help="minmax, entropy or percentile.")] = "minmax",
+    quant_format: Annotated[str, typer.Option("--quant-format", help="qoperator (fast on x86) or qdq.")] = "qoperator",
+    per_channel: Annotated[bool, typer.Option("--per-channel/--no-per-channel", help="Per-channel weight scales.")] = True,
+    reduce_range: Annotated[str, typer.Option(help="7-bit weights: auto (on x86 without VNNI), on, off.")] = "auto",
+    batch: BatchOpt = 1,
+    threads: ThreadsOpt = None,
+    bench_seconds: SecondsOpt = 60.0,
+    exporter: ExporterOpt = "auto",
+    opset: OpsetOpt = None,
+    out: Annotated[Optional[Path], typer.Option(help="Output folder (default: dlcompress-out/<model>-<time>/).")] = None,
+    overwrite: OverwriteOpt = False,
+    as_json: JsonOpt = False,
+    quiet: QuietOpt = False,
+) -> None:
+    """Export to ONNX, quantize with ONNX Runtime, and report fp32 vs quantized side by side."""
+    from dlcompress.api.common import DataOptions
+    from dlcompress.api.quantize import QuantizeRequest, quantize as run
+    from dlcompress.benchmarks.harness import BenchOptions
+    from dlcompress.exporters import ExportOptions
+    from dlcompress.toolkit.stages.quantize import QuantizeOptions
+
+    _quiet(quiet or as_json)
+    rr = {"auto": None, "on": True, "off": False}.get(reduce_range)
+    if reduce_range not in ("auto", "on", "off"):
+        raise DLCompressError(f"--reduce-range {reduce_range!r} is not one of auto, on, off")
+    request = QuantizeRequest(
+        model=model, model_options=_model_options(weights, input_shape, mean, std),
+        data=DataOptions(data, calib_samples, eval_samples),
+        quantize=QuantizeOptions(method, calibration, quant_format, per_channel, rr, calib_samples),
+        bench=BenchOptions(batch=batch, max_seconds=bench_seconds), export=ExportOptions(route=exporter, opset=opset),
+        threads=threads, out=out, overwrite=overwrite,
+    )
+    result = run(request)
+    if as_json:
+        print(result.report.dumps())
+    else:
+        result.report.render(out_console())
+        out_console().print(f"wrote {result.out_dir}/ (report.json, report.md, lineage.json, "
+                            + ", ".join(result.report.artifacts) + ")")
+
+
+@app.command()
+def train(
+    model: ModelOpt,
+    data: Annotated[str, typer.Option(help="fashion-mnist, digits or an ImageFolder path.")] = "fashion-mnist",
+    epochs: Annotated[int, typer.Option(min=1)] = 1,
+    batch_size: Annotated[int, typer.Option("--batch-size", min=1)] = 128,
+    lr: Annotated[float, typer.Option(min=0.0)] = 2e-3,
+    optimizer: Annotated[str, typer.Option(help="adamw or sgd.")] = "adamw",
+    train_samples: Annotated[Optional[int], typer.Option("--train-samples", min=1, help="Use only this many training images.")] = None,
+    seed: int = 0,
+    weights: WeightsOpt = None,
+    threads: ThreadsOpt = None,
+    out: Annotated[Path, typer.Option(help="Checkpoint file to write.")] = Path("checkpoint.pt"),
+    overwrite: OverwriteOpt = False,
+    quiet: QuietOpt = False,
+) -> None:
+    """Train a zoo entry (adapted to the dataset's channels and classes) and save a checkpoint."""
+    from dlcompress.api.train import TrainRequest, train as run
+    from dlcompress.toolkit.models import ModelOptions
+    from dlcompress.toolkit.training import TrainOptions
+
+    _quiet(quiet)
+    result = run(TrainRequest(model, data, out, TrainOptions(epochs, batch_size, lr, optimizer=optimizer, seed=seed,
+                                                            train_samples=train_samples),
+                              ModelOptions(weights=weights), overwrite, threads))
+    top1 = result.history.final_top1
+    out_console().print(f"wrote {result.checkpoint} ({result.metadata['model']} on {result.metadata['dataset']}, "
+                        f"test top-1 {top1:.4f})" if top1 is not None else f"wrote {result.checkpoint}")
+
+
+@app.command()
+def export(
+    model: ModelOpt,
+    format: Annotated[str, typer.Option("--format", "-f", help="Export format.")] = "onnx",
+    weights: WeightsOpt = None,
+    input_shape: ShapeOpt = None,
+    mean: MeanOpt = None,
+    std: StdOpt = None,
+    data: DataOpt = None,
+    exporter: ExporterOpt = "auto",
+    opset: OpsetOpt = None,
+    out: Annotated[Optional[Path], typer.Option(help="Output file (default: <model>.<suffix>).")] = None,
+    overwrite: OverwriteOpt = False,
+    as_json: JsonOpt = False,
+    quiet: QuietOpt = False,
+) -> None:
+    """Export a model and validate it against torch (output names, shapes, values)."""
+    from dlcompress.api.common import DataOptions
+    from dlcompress.api.export import ExportRequest, export as run
+    from dlcompress.exporters import ExportOptions
+
+    _quiet(quiet or as_json)
+    result = run(ExportRequest(model, format, out, _model_options(weights, input_shape, mean, std), DataOptions(data),
+                               ExportOptions(route=exporter, opset=opset), overwrite))
+    if as_json:
+        print(json.dumps({"path": str(result.artifact.path), "validation": result.validation.to_json(),
+                          "lineage": result.artifact.lineage_json()}, indent=2, default=str))
+    else:
+        out_console().print(f"wrote {result.artifact.path}: {result.validation.summary()}")
+
+
+@app.command()
+def bench(
+    paths: Annotated[list[Path], typer.Argument(help="Model files; the first is the reference.")],
+    data: Annotated[str, typer.Option(help="fashion-mnist, digits, photos, synthetic or an ImageFolder path.")] = "synthetic",
+    input_shape: ShapeOpt = None,
+    mean: MeanOpt = None,
+    std: StdOpt = None,
+    eval_samples: EvalOpt = 1000,
+    batch: BatchOpt = 1,
+    threads: ThreadsOpt = None,
+    bench_seconds: SecondsOpt = 30.0,
+    out: Annotated[Optional[Path], typer.Option(help="Folder for report.json and report.md.")] = None,
+    overwrite: OverwriteOpt = False,
+    as_json: JsonOpt = False,
+    quiet: QuietOpt = False,
+) -> None:
+    """Benchmark model files side by side (latency, memory, size; accuracy and fidelity with --data)."""
+    from dlcompress.api.bench import BenchFilesRequest, bench_files
+    from dlcompress.api.common import DataOptions
+    from dlcompress.benchmarks.harness import BenchOptions
+
+    _quiet(quiet or as_json)
+    report = bench_files(BenchFilesRequest(tuple(paths), _model_options(None, input_shape, mean, std),
+                                           DataOptions(data, eval_samples=eval_samples),
+                                           BenchOptions(batch=batch, max_seconds=bench_seconds), threads, out, overwrite))
+    if as_json:
+        print(report.dumps())
+    else:
+        report.render(out_console())
+
+
+@zoo_app.command("list")
+def zoo_list(
+    pattern: Annotated[str, typer.Argument(help="fnmatch pattern, e.g. 'resnet*'.")] = "*",
+    as_json: JsonOpt = False,
+) -> None:
+    """Every zoo entry with task, params, MACs and input shape (computed from the real model)."""
+    from rich.table import Table
+
+    from dlcompress.api.zoo import zoo_entries
+
+    entries = zoo_entries(pattern)
+    if not entries:
+        raise DLCompressError(f"no zoo entry matches {pattern!r}", "run dlcompress zoo list")
+    if as_json:
+        print(json.dumps([e.to_json() for e in entries], indent=2))
+        return
+    t = Table(title=f"dlcompress zoo ({len(entries)} entries)")
+    for col in ("name", "family", "task", "params", "MACs", "input"):
+        t.add_column(col, justify="right" if col in ("params", "MACs") else "left")
+    for e in entries:
+        t.add_row(e.spec.name, e.spec.family, e.spec.task, _human(e.params), _human(e.macs),
+                  escape(", ".join(i.describe() for i in e.spec.inputs)))
+    out_console().print(t)
+
+
+@zoo_app.command("show")
+def zoo_show(name: Annotated[str, typer.Argument(help="Zoo entry name.")], as_json: JsonOpt = False) -> None:
+    """One entry's spec: task, inputs, outputs, params, MACs, source paper, export notes."""
+    from dlcompress.api.zoo import zoo_entry
+
+    entry = zoo_entry(name)
+    d = entry.to_json()
+    if as_json:
+        print(json.dumps(d, indent=2))
+        return
+    c = out_console()
+    s = entry.spec
+    c.print(f"[bold]{s.name}[/bold]  ({s.family}, {s.task})")
+    c.print(escape(f"  inputs:  {', '.join(t.describe() for t in s.inputs)}"))
+    c.print(escape(f"  outputs: {', '.join(t.describe() for t in s.outputs)}"))
+    c.print(f"  params:  {_human(entry.params)}   MACs: {_human(entry.macs)} (batch 1)")
+    c.print(escape(f"  preprocessing: mean {s.mean or 'none'}, std {s.std or 'none'}; default data: {s.default_data}"))
+    c.print(f"  tolerance: atol {s.atol:g}, rtol {s.rtol:g}")
+    c.print(escape(f"  paper: {s.paper or 'n/a'}"))
+    c.print(escape(f"  export: {s.export_notes or 'ONNX (dynamo exporter, TorchScript fallback)'}"))
+    if entry.error:
+        c.print(f"  [red]error computing complexity:[/red] {escape(entry.error)}")
+
+
+def _human(v: int | None) -> str:
+    if v is None:
+        return "n/a"
+    for unit, size in (("G", 1e9), ("M", 1e6), ("k", 1e3)):
+        if v >= size:
+            return f"{v / size:.2f}{unit}"
+    return str(v)
+
+
+# ---- entry point ---------------------------------------------------------------------------------------
+def main(argv: list[str] | None = None) -> int:
+    """Run the CLI; user errors become one line on stderr and exit code 2."""
+    command = typer.main.get_command(app)
+    try:
+        rv = command.main(args=argv, prog_name="dlcompress", standalone_mode=False)
+        return rv if isinstance(rv, int) else 0
+    except DLCompressError as e:
+        print(f"dlcompress: error: {e}", file=sys.stderr)
+        return 2
+    except click.exceptions.UsageError as e:
+        e.show()
+        return 2
+    except click.exceptions.ClickException as e:
+        e.show()
+        return e.exit_code
+    except (click.exceptions.Abort, KeyboardInterrupt):
+        print("dlcompress: interrupted (nothing was left half-written)", file=sys.stderr)
+        return 130
+
+
+def run() -> None:
+    """Console-script entry point."""
+    sys.exit(main())
+
+
+if __name__ == "__main__":
+    run()

@@ -1,0 +1,82 @@
+"""ONNX export: the dynamo exporter first, the TorchScript exporter where dynamo cannot take the model
+(torchvision detection models fail ``torch.export`` on data-dependent shapes)."""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import time
+import warnings
+from pathlib import Path
+
+import torch
+
+from dlcompress.exporters.base import EXPORTERS, Exporter, ExportOptions
+from dlcompress.toolkit.artifact import Artifact, Format, StageRecord
+from dlcompress.toolkit.errors import ExportError
+
+DEFAULT_OPSET_TORCHSCRIPT = 17
+
+
+class OnnxExporter(Exporter):
+    format = Format.ONNX
+    suffix = ".onnx"
+    routes = ("dynamo", "torchscript")
+    supports_dynamic_batch = True
+
+    def export(self, artifact: Artifact, out_path: Path, options: ExportOptions) -> Artifact:
+        spec = artifact.spec
+        model = artifact.model.eval()  # type: ignore[union-attr]
+        routes = self.routes if options.route == "auto" else (options.route,)
+        if options.route not in ("auto", *self.routes):
+            raise ExportError(f"unknown ONNX export route {options.route!r}", f"use one of: auto, {', '.join(self.routes)}")
+        feeds = spec.example_inputs(batch=2 if options.dynamic_batch else 1)
+        args = tuple(torch.from_numpy(feeds[t.name]) for t in spec.inputs)
+        axes = {}
+        if options.dynamic_batch:
+            axes = {t.name: t.dynamic_axes() for t in (*spec.inputs, *spec.outputs) if t.dynamic_axes()}
+        failures: list[str] = []
+        for route in routes:
+            start = time.perf_counter()
+            try:
+                _run_export(route, model, args, out_path, spec, axes, options.opset)
+            except Exception as e:  # noqa: BLE001 - exporters raise anything; collect and try the next route
+                failures.append(f"{route}: {type(e).__name__}: {_first_line(e)}")
+                out_path.unlink(missing_ok=True)
+                continue
+            import onnx
+
+            opset = next((o.version for o in onnx.load(str(out_path), load_external_data=False).opset_import
+                          if o.domain in ("", "ai.onnx")), None)
+            record = StageRecord(
+                "export",
+                {"format": "onnx", "route": route, "opset": opset, "dynamic_axes": {k: list(v.values()) for k, v in axes.items()}},
+                {"size_bytes": out_path.stat().st_size, "fallback_from": failures},
+                seconds=round(time.perf_counter() - start, 2),
+            )
+            return artifact.derive(record, format=Format.ONNX, path=out_path, model=None)
+        raise ExportError(f"ONNX export of {spec.name} failed: " + " | ".join(failures))
+
+
+def _run_export(route: str, model: torch.nn.Module, args: tuple, out: Path, spec, axes: dict, opset: int | None) -> None:  # noqa: ANN001
+    names_in = [t.name for t in spec.inputs]
+    names_out = [t.name for t in spec.outputs]
+    sink = io.StringIO()
+    with warnings.catch_warnings(), contextlib.redirect_stdout(sink), torch.no_grad():
+        warnings.simplefilter("ignore")
+        if route == "dynamo":
+            torch.onnx.export(model, args, str(out), dynamo=True, external_data=False, verbose=False,
+                              input_names=names_in, output_names=names_out, dynamic_axes=axes or None,
+                              opset_version=opset, optimize=True)
+        else:
+            torch.onnx.export(model, args, str(out), dynamo=False, input_names=names_in, output_names=names_out,
+                              dynamic_axes=axes or None, opset_version=opset or DEFAULT_OPSET_TORCHSCRIPT,
+                              do_constant_folding=True)
+
+
+def _first_line(e: BaseException) -> str:
+    lines = [ln for ln in str(e).strip().splitlines() if ln.strip()]
+    return (lines[0] if lines else "")[:300]
+
+
+EXPORTERS.add("onnx", OnnxExporter())

@@ -1,0 +1,90 @@
+"""Validation after export: output names, then shapes, then values; every failure collected."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+
+import numpy as np
+
+from dlcompress.benchmarks.runtimes.base import Runtime
+
+
+@dataclass(frozen=True)
+class OutputCheck:
+    name: str
+    reference_shape: tuple[int, ...]
+    shape: tuple[int, ...] | None
+    max_abs_diff: float | None
+    reference_abs_max: float | None
+    passed: bool
+    problem: str = ""
+
+
+@dataclass(frozen=True)
+class ValidationResult:
+    """The outcome for one exported model against its reference."""
+
+    passed: bool
+    atol: float
+    rtol: float
+    checks: tuple[OutputCheck, ...] = ()
+    problems: tuple[str, ...] = field(default_factory=tuple)
+    batches: int = 0
+
+    @property
+    def max_abs_diff(self) -> float | None:
+        diffs = [c.max_abs_diff for c in self.checks if c.max_abs_diff is not None]
+        return max(diffs) if diffs else None
+
+    def summary(self) -> str:
+        if self.passed:
+            return f"validated: max abs diff {self.max_abs_diff:.2e} (atol {self.atol:g}, rtol {self.rtol:g})"
+        return "outside tolerance: " + "; ".join(self.problems)
+
+    def to_json(self) -> dict[str, object]:
+        d = asdict(self)
+        d["max_abs_diff"] = self.max_abs_diff
+        return d
+
+
+def validate_outputs(
+    reference: Runtime, candidate: Runtime, feeds: list[dict[str, np.ndarray]], atol: float, rtol: float
+) -> ValidationResult:
+    """Run both runtimes on the same feeds; compare names, shapes, then values within ``atol + rtol*|ref|``."""
+    problems: list[str] = []
+    expected, got = list(reference.output_names), list(candidate.output_names)
+    if expected != got:
+        problems.append(f"output names differ: expected {expected}, got {got}")
+    stats: dict[str, dict[str, object]] = {}
+    for feed in feeds:
+        ref = reference.run(feed)
+        out = candidate.run(feed)
+        for i, name in enumerate(expected):
+            r = np.asarray(ref[name])
+            key = got[i] if i < len(got) else None
+            s = stats.setdefault(name, {"ref_shape": r.shape, "shape": None, "diff": 0.0, "absmax": 0.0, "problem": ""})
+            if key is None or key not in out:
+                s["problem"] = "missing in the exported model"
+                continue
+            o = np.asarray(out[key])
+            s["shape"] = o.shape
+            if o.shape != r.shape:
+                s["problem"] = f"shape {o.shape} != reference {r.shape}"
+                continue
+            if r.size == 0:
+                continue
+            rf, of = r.astype(np.float64), o.astype(np.float64)
+            s["diff"] = max(float(s["diff"]), float(np.max(np.abs(rf - of))))
+            s["absmax"] = max(float(s["absmax"]), float(np.max(np.abs(rf))))
+            if not np.all(np.abs(rf - of) <= atol + rtol * np.abs(rf)) and not s["problem"]:
+                s["problem"] = "values outside tolerance"
+    checks = []
+    for name, s in stats.items():
+        if s["problem"]:
+            detail = s["problem"]
+            if detail == "values outside tolerance":
+                detail = f"max abs diff {s['diff']:.3g} (reference |max| {s['absmax']:.3g}) > atol {atol:g} + rtol {rtol:g}*|ref|"
+            problems.append(f"{name}: {detail}")
+        checks.append(OutputCheck(name, tuple(s["ref_shape"]), tuple(s["shape"]) if s["shape"] is not None else None,
+                                  float(s["diff"]), float(s["absmax"]), not s["problem"], str(s["problem"])))
+    return ValidationResult(not problems, atol, rtol, tuple(checks), tuple(problems), len(feeds))

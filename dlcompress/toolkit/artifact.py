@@ -1,0 +1,80 @@
+"""Artifact: a model in one format, the spec it came from, and the lineage of stages that made it."""
+
+from __future__ import annotations
+
+import dataclasses
+import time
+from dataclasses import dataclass, field
+from enum import StrEnum
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    import torch
+
+    from dlcompress.zoo.spec import ModelSpec
+
+
+class Format(StrEnum):
+    """Where a model lives: a torch module in memory, or a file for a deployment runtime."""
+
+    TORCH = "torch"
+    ONNX = "onnx"
+    OPENVINO = "openvino"
+    LITERT = "litert"
+
+
+@dataclass(frozen=True)
+class StageRecord:
+    """One step of an artifact's history: what ran, with which parameters, and what it changed."""
+
+    stage: str
+    params: dict[str, Any] = field(default_factory=dict)
+    effect: dict[str, Any] = field(default_factory=dict)
+    seconds: float = 0.0
+    at: str = field(default_factory=lambda: time.strftime("%Y-%m-%dT%H:%M:%S%z"))
+
+    def to_json(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+
+@dataclass(frozen=True)
+class Artifact:
+    """A model in one :class:`Format`. Stages return new artifacts and never change their input.
+
+    ``model`` holds the ``torch.nn.Module`` for :attr:`Format.TORCH`; ``path`` the file for the others.
+    """
+
+    format: Format
+    spec: ModelSpec
+    model: torch.nn.Module | None = None
+    path: Path | None = None
+    precision: str = "fp32"
+    lineage: tuple[StageRecord, ...] = ()
+
+    def __post_init__(self) -> None:
+        if self.format is Format.TORCH and self.model is None:
+            raise ValueError("a torch artifact needs a model")
+        if self.format is not Format.TORCH and self.path is None:
+            raise ValueError(f"a {self.format} artifact needs a path")
+
+    def derive(self, record: StageRecord, **changes: Any) -> Artifact:
+        """A new artifact with ``changes`` applied and ``record`` appended to the lineage."""
+        return dataclasses.replace(self, lineage=(*self.lineage, record), **changes)
+
+    @property
+    def size_bytes(self) -> int | None:
+        """Bytes on disk of the artifact's files (None for in-memory torch models)."""
+        if self.path is None:
+            return None
+        files = [self.path, *sibling_files(self.path)]
+        return sum(p.stat().st_size for p in files if p.exists())
+
+    def lineage_json(self) -> list[dict[str, Any]]:
+        return [r.to_json() for r in self.lineage]
+
+
+def sibling_files(path: Path) -> list[Path]:
+    """Files that belong to a model file: ONNX external data, OpenVINO ``.bin`` weights."""
+    candidates = [path.with_suffix(".bin"), path.with_name(path.name + ".data")]
+    return [p for p in candidates if p.exists() and p != path]

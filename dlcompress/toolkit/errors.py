@@ -1,0 +1,67 @@
+"""Typed errors. The CLI prints ``str(error)`` as one line and exits with code 2."""
+
+from __future__ import annotations
+
+
+class DLCompressError(Exception):
+    """Base class for every error that is the user's to fix (bad input, missing package, ...).
+
+    ``hint`` says what to do about it; it is appended to the message.
+    """
+
+    def __init__(self, message: str, hint: str | None = None) -> None:
+        self.message = message
+        self.hint = hint
+        super().__init__(f"{message} ({hint})" if hint else message)
+
+
+class UnknownNameError(DLCompressError):
+    """A name that is not in a registry."""
+
+
+class ModelLoadError(DLCompressError):
+    """The model, its factory or its weights could not be loaded."""
+
+
+class WeightsError(ModelLoadError):
+    """A checkpoint is unreadable or does not match the architecture."""
+
+
+class InputShapeError(DLCompressError):
+    """The input shape is missing, malformed, or does not fit the model."""
+
+
+class DatasetError(DLCompressError):
+    """A dataset is missing, unreadable or does not fit the task."""
+
+
+class OutputExistsError(DLCompressError):
+    """The output folder or file exists and ``--overwrite`` was not given."""
+
+
+class InvalidModelFileError(DLCompressError):
+    """A model file (ONNX, ...) is corrupt or not what its name says."""
+
+
+class ExportError(DLCompressError):
+    """Every export route failed."""
+
+
+class ValidationError(DLCompressError):
+    """An exported model's outputs do not match the reference."""
+
+
+class QuantizationError(DLCompressError):
+    """Quantization failed."""
+
+
+class BackendUnavailableError(DLCompressError):
+    """An optional backend is not installed."""
+
+
+class UnsupportedError(DLCompressError):
+    """The combination asked for is not supported (format, stage, option)."""
+
+
+class GateError(DLCompressError):
+    """A quality gate (``--min-metric``, ``--max-drop``) failed."""

@@ -1,0 +1,398 @@
+"""Load a model from what a user brings: a zoo name, a Python factory, an ONNX file; plus weights.
+
+The result is an :class:`Artifact` (torch, or onnx for ``.onnx`` files) whose :class:`ModelSpec` describes
+the model actually built: adapted to a dataset's channels, classes and image size where the entry allows it.
+"""
+
+from __future__ import annotations
+
+import importlib
+import importlib.util
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+
+from dlcompress.toolkit.artifact import Artifact, Format, StageRecord
+from dlcompress.toolkit.data import DataSplits
+from dlcompress.toolkit.errors import InputShapeError, InvalidModelFileError, ModelLoadError, WeightsError
+from dlcompress.zoo import MODELS
+from dlcompress.zoo.spec import ModelSpec, TensorSpec, image_classifier_io
+
+CHECKPOINT_META_KEY = "dlcompress"
+
+
+@dataclass(frozen=True)
+class ModelOptions:
+    """How to load a model: weights, input shape and preprocessing for models the zoo does not describe."""
+
+    weights: str | None = None
+    input_shape: tuple[int, ...] | None = None
+    mean: tuple[float, ...] | None = None
+    std: tuple[float, ...] | None = None
+
+
+def parse_floats(text: str | None, what: str) -> tuple[float, ...] | None:
+    """``"0.5,0.5,0.5"`` -> ``(0.5, 0.5, 0.5)``; one clear error for anything else."""
+    if text is None:
+        return None
+    try:
+        values = tuple(float(v) for v in text.split(",") if v.strip())
+    except ValueError:
+        raise InputShapeError(f"{what} must be comma-separated numbers, got {text!r}") from None
+    if not values:
+        raise InputShapeError(f"{what} is empty")
+    return values
+
+
+def parse_shape(text: str | None) -> tuple[int, ...] | None:
+    """``"1,3,224,224"`` -> ``(1, 3, 224, 224)``."""
+    if text is None:
+        return None
+    try:
+        shape = tuple(int(v) for v in text.replace("x", ",").split(",") if v.strip())
+    except ValueError:
+        raise InputShapeError(f"--input-shape must be comma-separated integers such as 1,3,224,224, got {text!r}") from None
+    if len(shape) < 2 or any(d <= 0 for d in shape):
+        raise InputShapeError(f"--input-shape {text!r} is not a valid shape", "give batch first, e.g. 1,3,224,224")
+    return shape
+
+
+def load_model(name: str, options: ModelOptions | None = None, data: DataSplits | None = None) -> Artifact:
+    """Build the model ``name`` refers to (zoo entry, ``file.py:fn``, ``pkg.mod:fn`` or ``.onnx`` file)."""
+    options = options or ModelOptions()
+    if name.lower().endswith(".onnx"):
+        return load_onnx_file(Path(name), options)
+    if ":" in name:
+        return load_factory(name, options)
+    spec = MODELS.get(name)
+    return load_zoo(spec, options, data)
+
+
+# ---------------------------------------------------------------------------------------------------------
+# zoo entries
+
+
+def load_zoo(spec: ModelSpec, options: ModelOptions, data: DataSplits | None) -> Artifact:
+    checkpoint = read_checkpoint(Path(options.weights)) if options.weights and _looks_like_path(options.weights) else None
+    meta = checkpoint.get(CHECKPOINT_META_KEY) if isinstance(checkpoint, dict) else None
+    if isinstance(meta, dict) and meta.get("build_args") and spec.adaptable:
+        if meta.get("model") not in (None, spec.name):
+            raise WeightsError(f"checkpoint {options.weights} was trained for {meta.get('model')!r}, not {spec.name!r}",
+                               f"use --model {meta.get('model')}")
+        spec = adapt_spec(spec, **meta["build_args"])
+    elif data is not None and data.labelled and spec.adaptable and data.kind == "image":
+        spec = adapt_to_data(spec, data)
+    if options.input_shape is not None:
+        spec = apply_input_shape(spec, options.input_shape)
+    if options.mean is not None or options.std is not None:
+        spec = spec.replace(mean=options.mean, std=options.std)
+    model = spec.build().eval()
+    record = StageRecord("build", {"model": spec.name, **spec.build_args}, {"weights": "random-init"})
+    if checkpoint is not None:
+        load_state(model, checkpoint, options.weights)
+        record = StageRecord("build", {"model": spec.name, **spec.build_args}, {"weights": str(options.weights)})
+    elif options.weights:
+        load_pretrained(model, spec, options.weights)
+        record = StageRecord("build", {"model": spec.name, **spec.build_args}, {"weights": f"torchvision:{options.weights}"})
+    return Artifact(Format.TORCH, spec, model=model, lineage=(record,))
+
+
+def adapt_spec(spec: ModelSpec, **build_args: Any) -> ModelSpec:
+    """The spec with new build arguments (``num_classes``, ``in_chans``, ``image_size``) and I/O to match."""
+    args = {**spec.build_args, **build_args}
+    if spec.task != "image-classification":
+        return spec.replace(build_args=args)
+    ins, outs = image_classifier_io(args["in_chans"], args["image_size"], args["num_classes"])
+    mean, std = spec.mean, spec.std
+    if mean is not None and len(mean) != args["in_chans"]:
+        mean = (sum(mean) / len(mean),) * args["in_chans"]
+        std = (sum(std) / len(std),) * args["in_chans"] if std else None
+    return spec.replace(build_args=args, inputs=ins, outputs=outs, num_classes=args["num_classes"], mean=mean, std=std)
+
+
+def adapt_to_data(spec: ModelSpec, data: DataSplits) -> ModelSpec:
+    """Adapt an image classifier to a labelled dataset's channels, classes and (at least) its image size."""
+    size = max(max(data.image_size), spec.min_image_size)
+    size = -(-size // spec.size_multiple) * spec.size_multiple
+    if data.name not in ("fashion-mnist", "digits"):
+        size = spec.image_shape[1]  # photos and folders are resized to the model's own size
+    return adapt_spec(spec, num_classes=data.num_classes, in_chans=data.channels, image_size=size)
+
+
+def apply_input_shape(spec: ModelSpec, shape: tuple[int, ...]) -> ModelSpec:
+    if not spec.is_image_model:
+        raise InputShapeError(f"--input-shape applies to image models; {spec.name} takes {spec.signature()}")
+    c, h, w = spec.image_shape
+    if len(shape) != 4:
+        raise InputShapeError(f"{spec.name} takes a 4-d input (batch,{c},H,W); got --input-shape {','.join(map(str, shape))}")
+    if shape[1] != c:
+        raise InputShapeError(f"{spec.name} takes {c} input channels; --input-shape has {shape[1]}",
+                              f"use {shape[0]},{c},{shape[2]},{shape[3]}")
+    if (shape[2], shape[3]) == (h, w):
+        return spec
+    if not spec.adaptable or shape[2] != shape[3] or shape[2] < spec.min_image_size or shape[2] % spec.size_multiple:
+        raise InputShapeError(
+            f"{spec.name} cannot take {shape[2]}x{shape[3]} images",
+            f"use a square size >= {spec.min_image_size} that is a multiple of {spec.size_multiple}",
+        )
+    return adapt_spec(spec, image_size=shape[2])
+
+
+def load_pretrained(model: nn.Module, spec: ModelSpec, weights: str) -> None:
+    """Load torchvision pretrained weights, but only from the local torch hub cache (never download)."""
+    if spec.weights_enum is None:
+        raise WeightsError(f"{spec.name} has no named pretrained weights, and {weights!r} is not a file",
+                           "pass a checkpoint path with --weights")
+    enum = spec.weights_enum()
+    member = weights.split(".")[-1]
+    try:
+        w = enum[member]
+    except KeyError:
+        names = ", ".join(m for m in enum.__members__)
+        raise WeightsError(f"{weights!r} is neither a file nor a weights name of {spec.name}",
+                           f"known weights: {names}") from None
+    cached = Path(torch.hub.get_dir()) / "checkpoints" / Path(w.url).name
+    if not cached.exists():
+        raise WeightsError(f"pretrained weights {enum.__name__}.{w.name} are not in the local cache ({cached})",
+                           f"copy {w.url} there, or pass a checkpoint path with --weights")
+    if spec.build_args.get("num_classes") != len(w.meta.get("categories", [])) or spec.build_args.get("in_chans", 3) != 3:
+        raise WeightsError(f"{enum.__name__}.{w.name} is for 3-channel, {len(w.meta['categories'])}-class input, "
+                           f"but the model was adapted to {spec.build_args}", "drop --data or train your own checkpoint")
+    load_state(model, torch.load(cached, map_location="cpu", weights_only=True), str(cached))
+
+
+def _looks_like_path(text: str) -> bool:
+    return Path(text).exists() or any(text.endswith(s) for s in (".pt", ".pth", ".ckpt", ".bin", ".safetensors")) or "/" in text
+
+
+def read_checkpoint(path: Path) -> Any:
+    """``torch.load(weights_only=True)`` with one clear error for missing or unreadable files."""
+    if not path.exists():
+        raise WeightsError(f"weights file {path} does not exist")
+    try:
+        return torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as e:  # noqa: BLE001 - torch raises many types for corrupt files
+        first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+        raise WeightsError(f"cannot read weights file {path}: {first[:200]}",
+                           "pass a state_dict saved with torch.save (weights only)") from None
+
+
+def state_dict_of(checkpoint: Any, source: str) -> dict[str, torch.Tensor]:
+    """The state_dict inside a checkpoint: the dict itself, or under ``state_dict`` / ``model``."""
+    if isinstance(checkpoint, dict):
+        for key in ("state_dict", "model"):
+            if isinstance(checkpoint.get(key), dict):
+                checkpoint = checkpoint[key]
+                break
+    if not isinstance(checkpoint, dict) or not all(isinstance(v, torch.Tensor) for v in checkpoint.values()):
+        raise WeightsError(f"{source} holds no state_dict", "save model.state_dict(), or a dict with it under 'state_dict'")
+    prefix = "module."
+    if checkpoint and all(k.startswith(prefix) for k in checkpoint):
+        checkpoint = {k[len(prefix):]: v for k, v in checkpoint.items()}
+    return checkpoint
+
+
+def load_state(model: nn.Module, checkpoint: Any, source: str | None) -> None:
+    """Load a checkpoint strictly; a mismatch is one line naming the first differences."""
+    state = state_dict_of(checkpoint, str(source))
+    own = model.state_dict()
+    missing = [k for k in own if k not in state]
+    unexpected = [k for k in state if k not in own]
+    shapes = [f"{k} {tuple(state[k].shape)} vs {tuple(own[k].shape)}" for k in own if k in state and state[k].shape != own[k].shape]
+    if missing or unexpected or shapes:
+        parts = []
+        if shapes:
+            parts.append(f"{len(shapes)} shape mismatch(es), e.g. {shapes[0]}")
+        if missing:
+            parts.append(f"{len(missing)} missing key(s), e.g. {missing[0]}")
+        if unexpected:
+            parts.append(f"{len(unexpected)} unexpected key(s), e.g. {unexpected[0]}")
+        raise WeightsError(f"weights {source} do not match the model: " + "; ".join(parts),
+                           "check --model (and --data, which adapts channels and classes) against the checkpoint")
+    model.load_state_dict(state, strict=True)
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Python factories
+
+
+def load_factory(target: str, options: ModelOptions) -> Artifact:
+    """``path/to/net.py:build`` or ``pkg.mod:build`` -> the module the factory returns."""
+    module_ref, _, attr = target.rpartition(":")
+    if not module_ref or not attr:
+        raise ModelLoadError(f"--model {target!r} is not of the form file.py:function or package.module:function")
+    fn = getattr(_import(module_ref), attr, None)
+    if fn is None or not callable(fn):
+        raise ModelLoadError(f"{module_ref} has no callable {attr!r}")
+    if options.input_shape is None:
+        raise InputShapeError(f"a model from a factory needs its input shape", "add --input-shape, e.g. 1,3,224,224")
+    try:
+        model = fn()
+    except Exception as e:  # noqa: BLE001 - user code
+        raise ModelLoadError(f"factory {target} failed: {type(e).__name__}: {e}") from None
+    if not isinstance(model, nn.Module):
+        raise ModelLoadError(f"factory {target} returned {type(model).__name__}, not a torch.nn.Module")
+    model.eval()
+    shape = options.input_shape
+    if options.weights:
+        load_state(model, read_checkpoint(Path(options.weights)), options.weights)
+    name = Path(module_ref).stem if module_ref.endswith(".py") else module_ref.rsplit(".", 1)[-1]
+    spec = factory_spec(f"{name}.{attr}", model, shape, options)
+    record = StageRecord("build", {"factory": target, "input_shape": list(shape)},
+                         {"weights": options.weights or "as returned by the factory"})
+    return Artifact(Format.TORCH, spec, model=model, lineage=(record,))
+
+
+def _import(module_ref: str) -> Any:
+    if module_ref.endswith(".py"):
+        path = Path(module_ref)
+        if not path.exists():
+            raise ModelLoadError(f"model file {path} does not exist")
+        mod_name = f"dlcompress_user_{path.stem}"
+        spec = importlib.util.spec_from_file_location(mod_name, path)
+        module = importlib.util.module_from_spec(spec)  # type: ignore[arg-type]
+        sys.modules[mod_name] = module
+        try:
+            spec.loader.exec_module(module)  # type: ignore[union-attr]
+        except Exception as e:  # noqa: BLE001 - user code
+            raise ModelLoadError(f"importing {path} failed: {type(e).__name__}: {e}") from None
+        return module
+    try:
+        return importlib.import_module(module_ref)
+    except ImportError as e:
+        raise ModelLoadError(f"cannot import {module_ref}: {e}", "check the module name and PYTHONPATH") from None
+
+
+def factory_spec(name: str, model: nn.Module, shape: tuple[int, ...], options: ModelOptions) -> ModelSpec:
+    """A spec for a user model: declared input, outputs discovered by one forward pass."""
+    x = torch.rand(shape)
+    if options.mean is not None and options.std is not None:
+        n = shape[1] if len(shape) > 1 else 1
+        if len(options.mean) not in (1, n) or len(options.std) not in (1, n):
+            raise InputShapeError(f"--mean/--std need 1 or {n} values (one per channel)")
+    try:
+        with torch.no_grad():
+            out = model(x)
+    except Exception as e:  # noqa: BLE001 - user code
+        msg = str(e).strip().splitlines()[-1][:200] if str(e).strip() else type(e).__name__
+        raise InputShapeError(f"the model fails on an input of shape {','.join(map(str, shape))}: {msg}",
+                              "check --input-shape") from None
+    outs = out if isinstance(out, (tuple, list)) else (out,)
+    if not all(isinstance(o, torch.Tensor) for o in outs):
+        raise ModelLoadError(f"{name} returns {type(out).__name__}; dlcompress needs a tensor or a tuple of tensors")
+    out_specs = tuple(
+        TensorSpec("output" if len(outs) == 1 else f"output_{i}", ("batch", *o.shape[1:]), str(o.dtype).removeprefix("torch."))
+        for i, o in enumerate(outs)
+    )
+    is_classifier = len(shape) == 4 and len(outs) == 1 and outs[0].dim() == 2
+    mean, std = options.mean, options.std
+    if mean is not None and len(mean) == 1 and len(shape) == 4:
+        mean, std = mean * shape[1], (std or (1.0,)) * shape[1]
+    return ModelSpec(
+        name=name, family="user", task="image-classification" if is_classifier else "custom",
+        builder=lambda: model, inputs=(TensorSpec("input", ("batch", *shape[1:])),), outputs=out_specs,
+        mean=mean, std=std, num_classes=int(outs[0].shape[1]) if is_classifier else None,
+        default_data="synthetic", atol=1e-4,
+    )
+
+
+# ---------------------------------------------------------------------------------------------------------
+# ONNX files
+
+
+def load_onnx_file(path: Path, options: ModelOptions) -> Artifact:
+    """An existing ONNX file: checked, and described by its own graph inputs and outputs."""
+    import onnx
+
+    if not path.exists():
+        raise ModelLoadError(f"ONNX file {path} does not exist")
+    try:
+        model = onnx.load(str(path), load_external_data=False)
+        onnx.checker.check_model(model)
+    except Exception as e:  # noqa: BLE001 - onnx raises DecodeError, ValidationError, ...
+        first = (str(e).strip().splitlines() or [type(e).__name__])[0]
+        raise InvalidModelFileError(f"{path} is not a valid ONNX model: {first[:200]}", "re-export the model") from None
+    inits = {i.name for i in model.graph.initializer}
+    inputs = tuple(_tensor_spec(v) for v in model.graph.input if v.name not in inits)
+    outputs = tuple(_tensor_spec(v) for v in model.graph.output)
+    if not inputs:
+        raise InvalidModelFileError(f"{path} has no inputs")
+    if options.input_shape is not None and len(inputs) == 1:
+        given = options.input_shape
+        declared = inputs[0].shape
+        if len(given) != len(declared) or any(isinstance(d, int) and d != g for d, g in zip(declared, given)):
+            raise InputShapeError(f"{path.name} declares input {inputs[0].describe()}, --input-shape is {','.join(map(str, given))}")
+        inputs = (TensorSpec(inputs[0].name, ("batch", *given[1:]) if isinstance(declared[0], str) else given,
+                             inputs[0].dtype),)
+    first = inputs[0]
+    is_image = len(first.shape) == 4 and all(isinstance(d, int) for d in first.shape[1:]) and first.dtype == "float32"
+    is_classifier = is_image and len(outputs) == 1 and len(outputs[0].shape) == 2
+    n_classes = outputs[0].shape[1] if is_classifier and isinstance(outputs[0].shape[1], int) else None
+    mean, std = options.mean, options.std
+    if mean is not None and len(mean) == 1 and is_image:
+        mean, std = mean * int(first.shape[1]), (std or (1.0,)) * int(first.shape[1])
+    spec = ModelSpec(
+        name=path.stem, family="onnx", task="image-classification" if is_classifier else "custom",
+        builder=_no_builder, inputs=inputs, outputs=outputs, mean=mean, std=std, num_classes=n_classes,
+        default_data="synthetic",
+    )
+    size = sum(p.stat().st_size for p in (path, path.with_name(path.name + ".data")) if p.exists())
+    record = StageRecord("load", {"onnx": str(path)}, {"size_bytes": size, "opset": _opset(model)})
+    return Artifact(Format.ONNX, spec, path=path.resolve(), lineage=(record,))
+
+
+def _no_builder() -> nn.Module:
+    raise ModelLoadError("this model was loaded from an ONNX file: there is no torch module to build")
+
+
+def _opset(model: Any) -> int | None:
+    return next((o.version for o in model.opset_import if o.domain in ("", "ai.onnx")), None)
+
+
+ONNX_DTYPES = {1: "float32", 10: "float16", 11: "float64", 6: "int32", 7: "int64", 9: "bool", 2: "uint8", 3: "int8", 16: "bfloat16"}
+
+
+def _tensor_spec(value: Any) -> TensorSpec:
+    t = value.type.tensor_type
+    dims: list[int | str] = []
+    for i, d in enumerate(t.shape.dim):
+        if d.HasField("dim_value") and d.dim_value > 0:
+            dims.append(int(d.dim_value))
+        else:
+            dims.append("batch" if i == 0 else (d.dim_param or f"{value.name}_dim{i}"))
+    dtype = ONNX_DTYPES.get(t.elem_type, "float32")
+    rng = (0.0, 100.0) if dtype.startswith("int") else (0.0, 1.0)
+    return TensorSpec(value.name, tuple(dims), dtype, rng)
+
+
+# ---------------------------------------------------------------------------------------------------------
+# BatchNorm statistics
+
+
+def recalibrate_batchnorm(model: nn.Module, batches: list[torch.Tensor]) -> int:
+    """Re-estimate BatchNorm running statistics on real inputs (cumulative average); returns #BN layers.
+
+    A randomly initialised CNN has BN statistics (0, 1) that do not match its activations, which makes its
+    outputs collapse towards zero. Re-estimating them on real images gives realistic activation ranges, so
+    quantization and fidelity numbers mean something even without trained weights.
+    """
+    bns = [m for m in model.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm)]
+    if not bns or not batches:
+        return 0
+    saved = {m: m.momentum for m in bns}
+    for m in bns:
+        m.reset_running_stats()
+        m.momentum = None
+    was_training = model.training
+    model.train()
+    with torch.no_grad():
+        for x in batches:
+            model(x)
+    for m, mom in saved.items():
+        m.momentum = mom
+    model.train(was_training)
+    return len(bns)

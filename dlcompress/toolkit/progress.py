@@ -1,0 +1,58 @@
+"""Progress bars and console output on stderr, so stdout stays clean for ``--json``."""
+
+from __future__ import annotations
+
+import os
+import sys
+
+from rich.console import Console
+from rich.markup import escape
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+
+console = Console(stderr=True, highlight=False)
+
+
+def quiet() -> bool:
+    return bool(os.environ.get("DLCOMPRESS_QUIET"))
+
+
+class _Bar:
+    """A one-task rich progress bar; a no-op when output is not a terminal or DLCOMPRESS_QUIET is set."""
+
+    def __init__(self, label: str, total: int | None) -> None:
+        self.enabled = not quiet() and sys.stderr.isatty()
+        self.progress = Progress(TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
+                                 TimeElapsedColumn(), TimeRemainingColumn(), console=console, transient=True)
+        self.label, self.total = label, total
+        self.task = None
+
+    def __enter__(self) -> _Bar:
+        if self.enabled:
+            self.progress.start()
+            self.task = self.progress.add_task(self.label, total=self.total)
+        return self
+
+    def advance(self, n: int = 1) -> None:
+        if self.enabled and self.task is not None:
+            self.progress.advance(self.task, n)
+
+    def __exit__(self, *exc: object) -> None:
+        if self.enabled:
+            self.progress.stop()
+            self.enabled = False
+
+
+def progress_bar(label: str, total: int | None = None) -> _Bar:
+    return _Bar(label, total)
+
+
+def step(message: str) -> None:
+    """One line of progress narration ("exporting to ONNX ...")."""
+    if not quiet():
+        console.print(f"[dim]•[/dim] {escape(message)}")
+
+
+def note(message: str) -> None:
+    """A line the user must notice (random init, fallbacks, tolerances)."""
+    if not quiet():
+        console.print(f"[yellow]![/yellow] {escape(message)}")

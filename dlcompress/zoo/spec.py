@@ -1,0 +1,125 @@
+"""ModelSpec: the one declaration of a model: how to build it, its I/O signature, preprocessing, tolerance."""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+Dim = int | str  # a concrete size, or a symbolic name such as "batch"
+
+
+@dataclass(frozen=True)
+class TensorSpec:
+    """One named input or output. Symbolic dims (strings) become dynamic axes on export."""
+
+    name: str
+    shape: tuple[Dim, ...]
+    dtype: str = "float32"
+    value_range: tuple[float, float] = (0.0, 1.0)
+
+    def concrete_shape(self, batch: int = 1, **dims: int) -> tuple[int, ...]:
+        """The shape with symbolic dims filled in (``batch`` and any named dims given)."""
+        sizes = {"batch": batch, **dims}
+        out = []
+        for d in self.shape:
+            if isinstance(d, int):
+                out.append(d)
+            elif d in sizes:
+                out.append(sizes[d])
+            else:
+                raise ValueError(f"no size given for symbolic dim {d!r} of {self.name}")
+        return tuple(out)
+
+    def dynamic_axes(self) -> dict[int, str]:
+        return {i: d for i, d in enumerate(self.shape) if isinstance(d, str)}
+
+    def describe(self) -> str:
+        dims = ",".join(str(d) for d in self.shape)
+        return f"{self.name}[{dims}]:{self.dtype}"
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    """A zoo entry (or a user's model) with everything downstream derives from.
+
+    ``builder(**build_args)`` returns a fresh ``torch.nn.Module`` in eval mode-ready state.
+    ``mean``/``std`` describe the expected normalisation of images scaled to [0, 1].
+    """
+
+    name: str
+    family: str
+    task: str
+    builder: Callable[..., Any]
+    inputs: tuple[TensorSpec, ...]
+    outputs: tuple[TensorSpec, ...]
+    build_args: dict[str, Any] = field(default_factory=dict)
+    mean: tuple[float, ...] | None = None
+    std: tuple[float, ...] | None = None
+    atol: float = 1e-4
+    rtol: float = 1e-3
+    paper: str = ""
+    default_data: str = "synthetic"
+    num_classes: int | None = None
+    adaptable: bool = False
+    tiny_of: str | None = None
+    weights_enum: Callable[[], Any] | None = None
+    export_notes: str = ""
+    min_image_size: int = 1
+    size_multiple: int = 1
+
+    def build(self, **overrides: Any) -> Any:
+        """Instantiate the model (random init) with the spec's build arguments."""
+        return self.builder(**{**self.build_args, **overrides})
+
+    @property
+    def is_image_model(self) -> bool:
+        return len(self.inputs) == 1 and len(self.inputs[0].shape) == 4 and self.inputs[0].dtype == "float32"
+
+    @property
+    def image_shape(self) -> tuple[int, int, int]:
+        """(channels, height, width) of an image model's input."""
+        c, h, w = self.inputs[0].shape[1:]
+        if not all(isinstance(v, int) for v in (c, h, w)):
+            raise ValueError(f"{self.name}: image dims must be concrete")
+        return int(c), int(h), int(w)
+
+    def replace(self, **changes: Any) -> ModelSpec:
+        return dataclasses.replace(self, **changes)
+
+    def example_inputs(self, batch: int = 1, seed: int = 0) -> dict[str, np.ndarray]:
+        """Inputs generated from the declared signature (uniform in the value range; ints for token ids)."""
+        rng = np.random.default_rng(seed)
+        out: dict[str, np.ndarray] = {}
+        for t in self.inputs:
+            shape = t.concrete_shape(batch)
+            lo, hi = t.value_range
+            if t.dtype.startswith("int"):
+                out[t.name] = rng.integers(int(lo), int(hi), size=shape).astype(t.dtype)
+            elif t.dtype == "bool":
+                out[t.name] = np.ones(shape, dtype=bool)
+            else:
+                x = rng.uniform(lo, hi, size=shape).astype(t.dtype)
+                if self.is_image_model and self.mean is not None and self.std is not None:
+                    mean = np.asarray(self.mean, dtype=np.float32).reshape(1, -1, 1, 1)
+                    x = (x - mean) / np.asarray(self.std, dtype=np.float32).reshape(1, -1, 1, 1)
+                out[t.name] = x
+        return out
+
+    def signature(self) -> str:
+        ins = ", ".join(t.describe() for t in self.inputs)
+        outs = ", ".join(t.describe() for t in self.outputs)
+        return f"({ins}) -> ({outs})"
+
+
+def image_classifier_io(
+    channels: int, size: int | tuple[int, int], num_classes: int
+) -> tuple[tuple[TensorSpec, ...], tuple[TensorSpec, ...]]:
+    """The I/O signature of an image classifier: ``input[batch,C,H,W] -> logits[batch,num_classes]``."""
+    h, w = (size, size) if isinstance(size, int) else size
+    ins = (TensorSpec("input", ("batch", channels, h, w)),)
+    outs = (TensorSpec("logits", ("batch", num_classes)),)
+    return ins, outs
