@@ -66,7 +66,7 @@ class Prepared:
                     for i in range(0, count, batch)]
         source = source.head(n if n else None)
         name = self.spec.inputs[0].name
-        return [{name: self.transform([source[j] for j in range(i, min(i + batch, len(source)))])}
+        return [{name: self.transform(source.batch(range(i, min(i + batch, len(source)))))}
                 for i in range(0, len(source), batch)]
 
     def labels(self, n: int | None) -> np.ndarray | None:
@@ -125,7 +125,7 @@ def recalibrate(prepared: Prepared) -> Prepared:
         return prepared
     source = prepared.data.train
     idx = np.arange(max(0, len(source) - BN_RECALIBRATION_IMAGES), len(source))
-    batch = torch.from_numpy(prepared.transform([source[int(i)] for i in idx]))
+    batch = torch.from_numpy(prepared.transform(source.batch(idx)))
     start = time.perf_counter()
     n = recalibrate_batchnorm(prepared.artifact.model, [batch[i:i + 8] for i in range(0, len(batch), 8)])
     if n:

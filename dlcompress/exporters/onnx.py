@@ -75,7 +75,10 @@ def _run_export(route: str, model: torch.nn.Module, args: tuple, out: Path, spec
 
 
 def _first_line(e: BaseException) -> str:
-    lines = [ln for ln in str(e).strip().splitlines() if ln.strip()]
+    import re
+
+    text = re.sub(r"\x1b\[[0-9;]*m", "", str(e))
+    lines = [ln for ln in text.strip().splitlines() if ln.strip()]
     return (lines[0] if lines else "")[:300]
 
 

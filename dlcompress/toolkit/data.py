@@ -51,6 +51,12 @@ class ImageSource:
         img = self._images[index] if self._images is not None else self._loader(index)  # type: ignore[misc]
         return as_hwc(img)
 
+    def batch(self, indices: Sequence[int] | np.ndarray) -> list[np.ndarray] | np.ndarray:
+        """Raw images at ``indices`` (one fancy-indexing call for in-memory arrays)."""
+        if isinstance(self._images, np.ndarray) and self._images.ndim == 4:
+            return self._images[np.asarray(indices, dtype=np.int64)]
+        return [self[int(i)] for i in indices]
+
     def subset(self, indices: Sequence[int] | np.ndarray) -> ImageSource:
         idx = np.asarray(indices, dtype=np.int64)
         labels = None if self.labels is None else self.labels[idx]
@@ -121,13 +127,14 @@ class ImageTransform:
         import torch
         import torch.nn.functional as F
 
-        arrays = [as_hwc(img) for img in images]
-        if all(a.shape == arrays[0].shape for a in arrays):
-            x = torch.from_numpy(np.ascontiguousarray(np.stack(arrays))).permute(0, 3, 1, 2).float().div_(255.0)
-            x = self._fit(x, F)
+        if isinstance(images, np.ndarray) and images.ndim == 4 and images.dtype == np.uint8:
+            arrays = [images]
         else:
-            x = torch.cat([self._fit(torch.from_numpy(np.ascontiguousarray(a)).permute(2, 0, 1)[None].float().div_(255.0), F)
-                           for a in arrays])
+            hwc = [as_hwc(img) for img in images]
+            same = all(a.shape == hwc[0].shape for a in hwc)
+            arrays = [np.stack(hwc)] if same else [a[None] for a in hwc]
+        x = torch.cat([self._fit(torch.from_numpy(np.ascontiguousarray(a)).permute(0, 3, 1, 2).float().div_(255.0), F)
+                       for a in arrays])
         if self.mean is not None and self.std is not None:
             mean = torch.tensor(self.mean, dtype=torch.float32).view(1, -1, 1, 1)
             std = torch.tensor(self.std, dtype=torch.float32).view(1, -1, 1, 1)
@@ -151,7 +158,7 @@ def batches(source: ImageSource, transform: ImageTransform, batch_size: int) -> 
     """(inputs, labels) batches over a whole source."""
     for start in range(0, len(source), batch_size):
         stop = min(start + batch_size, len(source))
-        x = transform([source[i] for i in range(start, stop)])
+        x = transform(source.batch(range(start, stop)))
         y = None if source.labels is None else source.labels[start:stop]
         yield x, y
 

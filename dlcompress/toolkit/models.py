@@ -52,8 +52,10 @@ def parse_shape(text: str | None) -> tuple[int, ...] | None:
     """``"1,3,224,224"`` -> ``(1, 3, 224, 224)``."""
     if text is None:
         return None
+    import re
+
     try:
-        shape = tuple(int(v) for v in text.replace("x", ",").split(",") if v.strip())
+        shape = tuple(int(v) for v in re.split(r"[,x]", text.strip()))
     except ValueError:
         raise InputShapeError(f"--input-shape must be comma-separated integers such as 1,3,224,224, got {text!r}") from None
     if len(shape) < 2 or any(d <= 0 for d in shape):

@@ -70,7 +70,7 @@ def evaluate_top1(model: nn.Module, source: ImageSource, transform: ImageTransfo
     with torch.inference_mode():
         for i in range(0, len(source), batch_size):
             idx = range(i, min(i + batch_size, len(source)))
-            x = torch.from_numpy(transform([source[j] for j in idx]))
+            x = torch.from_numpy(transform(source.batch(idx)))
             correct += int((model(x).argmax(1).numpy() == source.labels[i:i + len(idx)]).sum())
     return correct / max(1, len(source))
 
@@ -100,7 +100,7 @@ def fit(
         with progress_bar(f"epoch {epoch}/{options.epochs}", total=n) as bar:
             for i in range(0, n, options.batch_size):
                 idx = order[i:i + options.batch_size]
-                x = torch.from_numpy(transform([train[int(j)] for j in idx]))
+                x = torch.from_numpy(transform(train.batch(idx)))
                 y = torch.from_numpy(train.labels[idx])
                 loss = loss_fn(model, x, y)
                 opt.zero_grad(set_to_none=True)
