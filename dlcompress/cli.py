@@ -264,6 +264,15 @@ def _human(v: int | None) -> str:
 
 
 # ---- entry point ---------------------------------------------------------------------------------------
+def _register_areas() -> None:
+    from dlcompress.commands import register_all
+
+    register_all(app)
+
+
+_register_areas()
+
+
 def main(argv: list[str] | None = None) -> int:
     """Run the CLI; user errors become one line on stderr and exit code 2."""
     command = typer.main.get_command(app)
