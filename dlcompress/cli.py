@@ -79,6 +79,7 @@ def quantize(
     batch: BatchOpt = 1,
     threads: ThreadsOpt = None,
     bench_seconds: SecondsOpt = 60.0,
+    backend: Annotated[str, typer.Option(help="Deployment backend: onnxruntime, openvino, litert.")] = "onnxruntime",
     exporter: ExporterOpt = "auto",
     opset: OpsetOpt = None,
     out: Annotated[Optional[Path], typer.Option(help="Output folder (default: dlcompress-out/<model>-<time>/).")] = None,
@@ -86,7 +87,7 @@ def quantize(
     as_json: JsonOpt = False,
     quiet: QuietOpt = False,
 ) -> None:
-    """Export to ONNX, quantize with ONNX Runtime, and report fp32 vs quantized side by side."""
+    """Export (ONNX by default), quantize, and report fp32 vs quantized side by side."""
     from dlcompress.api.common import DataOptions
     from dlcompress.api.quantize import QuantizeRequest, quantize as run
     from dlcompress.benchmarks.harness import BenchOptions
@@ -102,7 +103,7 @@ def quantize(
         data=DataOptions(data, calib_samples, eval_samples),
         quantize=QuantizeOptions(method, calibration, quant_format, per_channel, rr, calib_samples),
         bench=BenchOptions(batch=batch, max_seconds=bench_seconds), export=ExportOptions(route=exporter, opset=opset),
-        threads=threads, out=out, overwrite=overwrite,
+        threads=threads, out=out, overwrite=overwrite, backend=backend,
     )
     result = run(request)
     if as_json:

@@ -185,10 +185,10 @@ def measure_variants(
             ref_metric = ref_metric if ref_metric is not None else metric["value"]
         fid: Fidelity = fidelity(outputs[ref_name], out, spec.task == "image-classification")
         mem = None
-        if memory and v.artifact.path is not None and str(v.artifact.format) == "onnx":
-            inputs = [{"name": k, "shape": list(a.shape), "dtype": str(a.dtype)} for k, a in bench_feed.items()]
-            mem = peak_memory("onnx", v.artifact.path, inputs, runtime_options.num_threads)
         rt = runtimes[v.name]
+        if memory and v.artifact.path is not None:
+            inputs = [{"name": k, "shape": list(a.shape), "dtype": str(a.dtype)} for k, a in bench_feed.items()]
+            mem = peak_memory(rt.name, v.artifact.path, inputs, runtime_options.num_threads)
         rows.append(Row(
             variant=v.name, format=str(v.artifact.format), precision=v.artifact.precision, runtime=rt.name,
             device=runtime_options.device, status=v.status, path=v.artifact.path.name if v.artifact.path else None,

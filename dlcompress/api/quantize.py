@@ -15,6 +15,7 @@ from dlcompress.benchmarks.runtimes import open_runtime
 from dlcompress.exporters import EXPORTERS, ExportOptions
 from dlcompress.exporters.validate import validate_outputs
 from dlcompress.toolkit.artifact import Artifact, Format
+from dlcompress.toolkit.backends import BACKENDS, Backend
 from dlcompress.toolkit.models import ModelOptions
 from dlcompress.toolkit.outputs import atomic_dir, check_writable, default_out_dir
 from dlcompress.toolkit.progress import note, step
@@ -35,6 +36,7 @@ class QuantizeRequest:
     threads: int | None = None
     out: Path | None = None
     overwrite: bool = False
+    backend: str = "onnxruntime"
 
 
 @dataclass(frozen=True)
@@ -43,29 +45,31 @@ class QuantizeResult:
     out_dir: Path
 
 
-def export_validated(prepared: Prepared, folder: Path, export: ExportOptions, runtime_options) -> Variant:  # noqa: ANN001
-    """The fp32 ONNX variant: exported and validated against torch (or the user's ONNX file, copied)."""
+def export_validated(prepared: Prepared, folder: Path, backend: Backend, export: ExportOptions,
+                     runtime_options) -> Variant:  # noqa: ANN001
+    """The fp32 variant in the backend's format, exported and validated against its source (torch, or the
+    user's ONNX file run by ONNX Runtime). A user's ONNX file for the ONNX backend is copied as is."""
     art = prepared.artifact
-    target = folder / "model.onnx"
-    if art.format is Format.ONNX:
+    target = folder / backend.filename()
+    if art.format is backend.format:
         shutil.copyfile(art.path, target)  # type: ignore[arg-type]
         data = Path(str(art.path) + ".data")
         if data.exists():
             shutil.copyfile(data, Path(str(target) + ".data"))
-        return Variant("fp32", Artifact(Format.ONNX, art.spec, path=target, lineage=art.lineage), status="input",
-                       reason="user-supplied ONNX file: no torch reference to validate against")
-    step(f"exporting {art.spec.name} to ONNX")
-    onnx_art = EXPORTERS.get("onnx").export(art, target, export)
-    rec = onnx_art.lineage[-1]
+        return Variant("fp32", Artifact(backend.format, art.spec, path=target, lineage=art.lineage), backend.runtime,
+                       status="input", reason=f"user-supplied {backend.format} file: no torch reference to validate against")
+    step(f"exporting {art.spec.name} to {backend.format}")
+    exported = EXPORTERS.get(backend.exporter).export(art, target, export)
+    rec = exported.lineage[-1]
     if rec.effect.get("fallback_from"):
-        note(f"dynamo export failed, used the TorchScript exporter: {rec.effect['fallback_from'][0]}")
+        note(f"first export route failed, used the next one: {rec.effect['fallback_from'][0]}")
     feeds = [art.spec.example_inputs(2, seed=s) for s in range(2)] + prepared.feeds("test", 8, 8)
-    result = validate_outputs(open_runtime(art, runtime_options), open_runtime(onnx_art, runtime_options), feeds,
-                              art.spec.atol, art.spec.rtol)
-    step(f"ONNX {result.summary()}")
+    result = validate_outputs(open_runtime(art, runtime_options), open_runtime(exported, runtime_options, backend.runtime),
+                              feeds, art.spec.atol, art.spec.rtol)
+    step(f"{backend.format} {result.summary()}")
     if not result.passed:
         note(f"exported model is outside tolerance: {'; '.join(result.problems)}")
-    return Variant("fp32", onnx_art, status="validated" if result.passed else "outside-tolerance",
+    return Variant("fp32", exported, backend.runtime, status="validated" if result.passed else "outside-tolerance",
                    reason=None if result.passed else result.summary(), validation=result.to_json())
 
 
@@ -73,11 +77,12 @@ def quantize(request: QuantizeRequest) -> QuantizeResult:
     """Run the whole job and return the report and the folder it was written to."""
     out = request.out or default_out_dir(request.model.rsplit("/", 1)[-1].replace(":", "_"))
     check_writable(out, request.overwrite)
+    backend = BACKENDS.get(request.backend).require()
     runtime_options = init_runtimes(request.threads)
     prepared = prepare(request.model, request.model_options, request.data)
     q = request.quantize
     with atomic_dir(out, request.overwrite) as folder:
-        fp32 = export_validated(prepared, folder, request.export, runtime_options)
+        fp32 = export_validated(prepared, folder, backend, request.export, runtime_options)
         calib = None
         n_calib = None
         if q.method == "static":
@@ -88,8 +93,8 @@ def quantize(request: QuantizeRequest) -> QuantizeResult:
         else:
             step(f"quantizing to {q.precision} ({q.method})")
         suffix = "fp16" if q.method == "fp16" else "int8"
-        quantized = quantize_artifact(fp32.artifact, q, calib, folder / f"model.{suffix}.onnx")
-        variants = [fp32, Variant(suffix, quantized, status="quantized")]
+        quantized = quantize_artifact(fp32.artifact, q, calib, folder / backend.filename(suffix))
+        variants = [fp32, Variant(suffix, quantized, backend.runtime, status="quantized")]
         rows, diagnosis = measure_variants(variants, prepared, request.data, request.bench, runtime_options)
         report = new_report("quantize", prepared, request.data, n_calib, request.bench)
         report.rows, report.diagnosis = rows, diagnosis

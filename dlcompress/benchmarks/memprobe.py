@@ -1,7 +1,8 @@
-"""Peak memory of loading and running one model, measured in a fresh child process.
+"""Peak memory of loading and running one model file, measured in a fresh child process.
 
-Usage (internal): ``python -m dlcompress.benchmarks.memprobe FORMAT PATH SPEC_JSON THREADS`` prints JSON with
-the process's peak RSS before loading (imports only) and after loading plus a few inferences.
+The child imports only the runtime it needs (not torch unless the runtime is torch), records its peak RSS
+before loading the model, then loads it and runs a few inferences. Internal usage:
+``python -m dlcompress.benchmarks.memprobe RUNTIME PATH INPUTS_JSON THREADS``.
 """
 
 from __future__ import annotations
@@ -28,26 +29,27 @@ def _rss_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
 
 
-def _probe(fmt: str, path: str, inputs: list[dict], threads: int) -> dict[str, float]:
-    feeds = {i["name"]: np.zeros(i["shape"], dtype=i["dtype"]) for i in inputs}
-    if fmt == "onnx":
-        import onnxruntime as ort
+def _probe(runtime: str, path: str, inputs: list[dict], threads: int) -> dict[str, float]:
+    from dlcompress.benchmarks.runtimes import RuntimeOptions, get_runtime
+    from dlcompress.toolkit.artifact import Artifact
+    from dlcompress.zoo.spec import ModelSpec, TensorSpec
 
-        baseline = _rss_mb()
-        so = ort.SessionOptions()
-        so.intra_op_num_threads = threads
-        sess = ort.InferenceSession(path, so, providers=["CPUExecutionProvider"])
-        for _ in range(3):
-            sess.run(None, feeds)
-    else:
-        raise SystemExit(f"no memory probe for format {fmt}")
+    cls = get_runtime(runtime)
+    feeds = {i["name"]: np.zeros(i["shape"], dtype=i["dtype"]) for i in inputs}
+    spec = ModelSpec(name=Path(path).stem, family="file", task="custom", builder=lambda: None,
+                     inputs=tuple(TensorSpec(i["name"], tuple(i["shape"]), i["dtype"]) for i in inputs), outputs=())
+    artifact = Artifact(next(iter(cls.formats)), spec, path=Path(path))
+    baseline = _rss_mb()
+    rt = cls(artifact, RuntimeOptions(threads))
+    for _ in range(3):
+        rt.run(feeds)
     peak = _rss_mb()
     return {"baseline_rss_mb": round(baseline, 1), "peak_rss_mb": round(peak, 1), "model_mb": round(peak - baseline, 1)}
 
 
-def peak_memory(fmt: str, path: Path, inputs: list[dict], threads: int, timeout: float = 300) -> dict[str, float] | None:
+def peak_memory(runtime: str, path: Path, inputs: list[dict], threads: int, timeout: float = 300) -> dict[str, float] | None:
     """Run the probe in a child process; None if it could not run (the report then says n/a)."""
-    cmd = [sys.executable, "-m", "dlcompress.benchmarks.memprobe", fmt, str(path), json.dumps(inputs), str(threads)]
+    cmd = [sys.executable, "-m", "dlcompress.benchmarks.memprobe", runtime, str(path), json.dumps(inputs), str(threads)]
     try:
         out = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, check=True)
         return json.loads(out.stdout.strip().splitlines()[-1])
@@ -56,5 +58,5 @@ def peak_memory(fmt: str, path: Path, inputs: list[dict], threads: int, timeout:
 
 
 if __name__ == "__main__":
-    fmt_, path_, inputs_, threads_ = sys.argv[1], sys.argv[2], json.loads(sys.argv[3]), int(sys.argv[4])
-    print(json.dumps(_probe(fmt_, path_, inputs_, threads_)))
+    runtime_, path_, inputs_, threads_ = sys.argv[1], sys.argv[2], json.loads(sys.argv[3]), int(sys.argv[4])
+    print(json.dumps(_probe(runtime_, path_, inputs_, threads_)))

@@ -54,7 +54,7 @@ class OnnxExporter(Exporter):
                 {"size_bytes": out_path.stat().st_size, "fallback_from": failures},
                 seconds=round(time.perf_counter() - start, 2),
             )
-            return artifact.derive(record, format=Format.ONNX, path=out_path, model=None)
+            return artifact.derive(record, format=Format.ONNX, path=out_path, model=None, source=artifact)
         raise ExportError(f"ONNX export of {spec.name} failed: " + " | ".join(failures))
 
 

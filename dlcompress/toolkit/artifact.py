@@ -51,6 +51,8 @@ class Artifact:
     path: Path | None = None
     precision: str = "fp32"
     lineage: tuple[StageRecord, ...] = ()
+    source: Artifact | None = field(default=None, repr=False, compare=False)
+    """The artifact this one was exported from (e.g. the torch model behind an ONNX or LiteRT file)."""
 
     def __post_init__(self) -> None:
         if self.format is Format.TORCH and self.model is None:

@@ -15,9 +15,16 @@ T = TypeVar("T")
 class Registry(Generic[T]):
     """A named collection of plug-ins (models, exporters, runtimes, quantizers, datasets...)."""
 
-    def __init__(self, kind: str) -> None:
+    def __init__(self, kind: str, loader: Callable[[], None] | None = None) -> None:
+        """``loader`` (optional) imports the modules that fill the registry; it runs on first lookup."""
         self.kind = kind
         self._entries: dict[str, T] = {}
+        self._loader = loader
+
+    def _ensure_loaded(self) -> None:
+        loader, self._loader = self._loader, None
+        if loader is not None:
+            loader()
 
     def add(self, name: str, entry: T) -> T:
         """Register ``entry`` under ``name``; registering a name twice is an error."""
@@ -36,6 +43,7 @@ class Registry(Generic[T]):
 
     def get(self, name: str) -> T:
         """Return the entry called ``name`` or raise :class:`UnknownNameError` with the closest names."""
+        self._ensure_loaded()
         try:
             return self._entries[name]
         except KeyError:
@@ -43,6 +51,7 @@ class Registry(Generic[T]):
 
     def suggest(self, name: str) -> str:
         """A 'did you mean' hint for a missed name."""
+        self._ensure_loaded()
         close = difflib.get_close_matches(name, list(self._entries), n=3, cutoff=0.5)
         if close:
             return "did you mean " + " or ".join(repr(c) for c in close) + "?"
@@ -52,13 +61,16 @@ class Registry(Generic[T]):
 
     def names(self, pattern: str = "*") -> list[str]:
         """Sorted names matching an fnmatch ``pattern``."""
+        self._ensure_loaded()
         return sorted(n for n in self._entries if fnmatch.fnmatchcase(n, pattern))
 
     def __contains__(self, name: object) -> bool:
+        self._ensure_loaded()
         return name in self._entries
 
     def __iter__(self) -> Iterator[str]:
         return iter(self.names())
 
     def __len__(self) -> int:
+        self._ensure_loaded()
         return len(self._entries)

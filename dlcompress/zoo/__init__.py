@@ -1,7 +1,7 @@
-"""The model zoo. Importing this package registers every family module's entries in :data:`MODELS`."""
+"""The model zoo: one registry of :class:`ModelSpec`. Family modules are listed in
+``dlcompress/zoo/registry.py:FAMILIES`` and imported on the first lookup in :data:`MODELS`."""
 
-from dlcompress.zoo import vision  # noqa: F401  (registers entries)
-from dlcompress.zoo.registry import MODELS, register
+from dlcompress.zoo.registry import FAMILIES, MODELS, register
 from dlcompress.zoo.spec import ModelSpec, TensorSpec
 
-__all__ = ["MODELS", "ModelSpec", "TensorSpec", "register"]
+__all__ = ["FAMILIES", "MODELS", "ModelSpec", "TensorSpec", "register"]

@@ -1,18 +1,42 @@
-"""Runtimes, one module per backend. Backends that are not installed fail at load time, not at import."""
+"""Runtimes, one module per backend, imported on first use (so a process that runs ONNX Runtime does not
+import torch, and a missing optional backend fails only when it is asked for)."""
 
-from dlcompress.benchmarks.runtimes import onnxruntime_runtime, torch_runtime  # noqa: F401  (registers)
+from __future__ import annotations
+
+import importlib
+
 from dlcompress.benchmarks.runtimes.base import RUNTIMES, Runtime, RuntimeOptions
+from dlcompress.toolkit.artifact import Artifact
+from dlcompress.toolkit.errors import UnsupportedError
 
-__all__ = ["RUNTIMES", "Runtime", "RuntimeOptions", "open_runtime"]
+__all__ = ["RUNTIMES", "RUNTIME_MODULES", "Runtime", "RuntimeOptions", "get_runtime", "open_runtime"]
 
+# runtime name -> module that registers it
+RUNTIME_MODULES = {
+    "torch": "dlcompress.benchmarks.runtimes.torch_runtime",
+    "onnxruntime": "dlcompress.benchmarks.runtimes.onnxruntime_runtime",
+}
+
+# format -> the runtime used when none is named
 DEFAULT_RUNTIME = {"torch": "torch", "onnx": "onnxruntime"}
 
 
-def open_runtime(artifact, options: RuntimeOptions | None = None, name: str | None = None) -> Runtime:  # noqa: ANN001
-    """The runtime for an artifact's format (or the one named)."""
-    from dlcompress.toolkit.errors import UnsupportedError
+def get_runtime(name: str) -> type[Runtime]:
+    """The runtime class registered as ``name`` (importing its module on first use)."""
+    if name not in RUNTIMES and name in RUNTIME_MODULES:
+        importlib.import_module(RUNTIME_MODULES[name])
+    if name not in RUNTIMES:
+        for module in RUNTIME_MODULES.values():  # fill the registry so the error can suggest names
+            try:
+                importlib.import_module(module)
+            except ImportError:
+                continue
+    return RUNTIMES.get(name)
 
+
+def open_runtime(artifact: Artifact, options: RuntimeOptions | None = None, name: str | None = None) -> Runtime:
+    """Load ``artifact`` into the runtime for its format (or the one named)."""
     name = name or DEFAULT_RUNTIME.get(str(artifact.format))
     if name is None:
         raise UnsupportedError(f"no runtime registered for format {artifact.format}")
-    return RUNTIMES.get(name)(artifact, options or RuntimeOptions())
+    return get_runtime(name)(artifact, options or RuntimeOptions())
