@@ -11,12 +11,11 @@ import sys
 from pathlib import Path
 from typing import Annotated, Optional
 
-import click
 import typer
 from rich.console import Console
 from rich.markup import escape
 
-from dlcompress.toolkit.errors import DLCompressError
+from dlcompress.toolkit.errors import DLCompressError, GateError
 
 app = typer.Typer(name="dlcompress", no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False,
                   help="Compress models (int8/fp16 quantization), export them to deployment formats, and prove "
@@ -44,7 +43,7 @@ SecondsOpt = Annotated[float, typer.Option("--bench-seconds", min=1.0, help="Tim
 OverwriteOpt = Annotated[bool, typer.Option("--overwrite", help="Replace an existing output.")]
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print the report JSON on stdout (progress stays on stderr).")]
 QuietOpt = Annotated[bool, typer.Option("--quiet", "-q", help="No progress output.")]
-ExporterOpt = Annotated[str, typer.Option("--exporter", help="ONNX export route: auto (dynamo, then TorchScript), dynamo, torchscript.")]
+ExporterOpt = Annotated[str, typer.Option("--exporter", help="Export route: auto; ONNX: dynamo, torchscript; OpenVINO: torch (PyTorch frontend), onnx (via ONNX), dynamo, torchscript.")]
 OpsetOpt = Annotated[Optional[int], typer.Option(help="ONNX opset (default: the exporter's).")]
 
 
@@ -82,6 +81,11 @@ def quantize(
     backend: Annotated[str, typer.Option(help="Deployment backend: onnxruntime, openvino, litert.")] = "onnxruntime",
     exporter: ExporterOpt = "auto",
     opset: OpsetOpt = None,
+    max_drop: Annotated[Optional[float], typer.Option("--max-drop", help="Accuracy-controlled int8 (openvino): keep the top-1 drop on labelled held-out data within this (0.01 = 1 point).")] = None,
+    preset: Annotated[Optional[str], typer.Option(help="NNCF preset (openvino): performance (symmetric) or mixed (asymmetric activations).")] = None,
+    fast_bias_correction: Annotated[Optional[bool], typer.Option("--fast-bias-correction/--no-fast-bias-correction", help="NNCF bias correction (openvino): fast (default) or the slower, more exact one.")] = None,
+    ignore: Annotated[Optional[list[str]], typer.Option(help="Keep in float (openvino): NODE, re:PATTERN or type:OPTYPE (type:Linear, type:Conv2d work too). Repeatable.")] = None,
+    inference_precision: Annotated[Optional[str], typer.Option("--inference-precision", help="OpenVINO compute precision for evaluation and timing: f32 (default), bf16, f16, default (the CPU's choice). Validation always uses f32.")] = None,
     out: Annotated[Optional[Path], typer.Option(help="Output folder (default: dlcompress-out/<model>-<time>/).")] = None,
     overwrite: OverwriteOpt = False,
     as_json: JsonOpt = False,
@@ -93,17 +97,22 @@ def quantize(
     from dlcompress.benchmarks.harness import BenchOptions
     from dlcompress.exporters import ExportOptions
     from dlcompress.toolkit.stages.quantize import QuantizeOptions
+    from dlcompress.toolkit.stages.quantize_openvino import OpenVinoQuantizeOptions
 
     _quiet(quiet or as_json)
     rr = {"auto": None, "on": True, "off": False}.get(reduce_range)
     if reduce_range not in ("auto", "on", "off"):
         raise DLCompressError(f"--reduce-range {reduce_range!r} is not one of auto, on, off")
+    advanced = None
+    if preset is not None or fast_bias_correction is not None or ignore:
+        advanced = OpenVinoQuantizeOptions(preset, True if fast_bias_correction is None else fast_bias_correction,
+                                           tuple(ignore or ()))
     request = QuantizeRequest(
         model=model, model_options=_model_options(weights, input_shape, mean, std),
         data=DataOptions(data, calib_samples, eval_samples),
-        quantize=QuantizeOptions(method, calibration, quant_format, per_channel, rr, calib_samples),
+        quantize=QuantizeOptions(method, calibration, quant_format, per_channel, rr, calib_samples, max_drop, advanced),
         bench=BenchOptions(batch=batch, max_seconds=bench_seconds), export=ExportOptions(route=exporter, opset=opset),
-        threads=threads, out=out, overwrite=overwrite, backend=backend,
+        threads=threads, out=out, overwrite=overwrite, backend=backend, inference_precision=inference_precision,
     )
     result = run(request)
     if as_json:
@@ -177,33 +186,80 @@ def export(
 
 @app.command()
 def bench(
-    paths: Annotated[list[Path], typer.Argument(help="Model files; the first is the reference.")],
-    data: Annotated[str, typer.Option(help="fashion-mnist, digits, photos, synthetic or an ImageFolder path.")] = "synthetic",
+    paths: Annotated[Optional[list[Path]], typer.Argument(help="Model files to compare (the first is the reference); or use --model.")] = None,
+    model: Annotated[Optional[str], typer.Option("--model", "-m", help="Comma-separated models to build and compare, e.g. resnet50,mobilenet_v2.")] = None,
+    backends: Annotated[str, typer.Option(help="Comma-separated: torch, onnxruntime, openvino, litert.")] = "torch,onnxruntime",
+    precisions: Annotated[str, typer.Option(help="Comma-separated: fp32, int8, fp16.")] = "fp32,int8",
+    devices: Annotated[str, typer.Option(help="Comma-separated: cpu (all cores), edge (one pinned core + roofline estimates), cuda.")] = "cpu",
+    batch: Annotated[str, typer.Option(help="Comma-separated batch sizes, e.g. 1,8.")] = "1",
+    data: Annotated[Optional[str], typer.Option(help="fashion-mnist, digits, photos, synthetic or an ImageFolder path (default: the model's own; synthetic for files).")] = None,
+    weights: WeightsOpt = None,
     input_shape: ShapeOpt = None,
     mean: MeanOpt = None,
     std: StdOpt = None,
-    eval_samples: EvalOpt = 1000,
-    batch: BatchOpt = 1,
+    calib_samples: CalibOpt = 64,
+    eval_samples: Annotated[int, typer.Option("--eval-samples", min=0, help="Held-out samples to evaluate (0 = all).")] = 200,
     threads: ThreadsOpt = None,
-    bench_seconds: SecondsOpt = 30.0,
-    out: Annotated[Optional[Path], typer.Option(help="Folder for report.json and report.md.")] = None,
+    bench_seconds: Annotated[float, typer.Option("--bench-seconds", min=1.0, help="Time budget per model for latency measurement.")] = 60.0,
+    min_metric: Annotated[Optional[float], typer.Option("--min-metric", help="Fail (exit 3) if any variant's metric is below this.")] = None,
+    max_drop: Annotated[Optional[float], typer.Option("--max-drop", help="Fail (exit 3) if any variant's metric drops more than this vs fp32 (0.01 = 1 point).")] = None,
+    out: Annotated[Optional[Path], typer.Option(help="Output folder (report.json/md/html, plots/, artifacts/).")] = None,
     overwrite: OverwriteOpt = False,
     as_json: JsonOpt = False,
     quiet: QuietOpt = False,
 ) -> None:
-    """Benchmark model files side by side (latency, memory, size; accuracy and fidelity with --data)."""
-    from dlcompress.api.bench import BenchFilesRequest, bench_files
+    """Benchmark backends x precisions x devices x batches side by side, or compare model files."""
     from dlcompress.api.common import DataOptions
     from dlcompress.benchmarks.harness import BenchOptions
 
     _quiet(quiet or as_json)
-    report = bench_files(BenchFilesRequest(tuple(paths), _model_options(None, input_shape, mean, std),
-                                           DataOptions(data, eval_samples=eval_samples),
-                                           BenchOptions(batch=batch, max_seconds=bench_seconds), threads, out, overwrite))
+    batches = _int_list(batch, "--batch")
+    if model:
+        from dlcompress.api.bench_models import BenchRequest, bench_models
+        from dlcompress.benchmarks.gates import Gates
+
+        if paths:
+            raise DLCompressError("give either model files or --model, not both")
+        request = BenchRequest(
+            models=tuple(_str_list(model)), backends=tuple(_str_list(backends)), precisions=tuple(_str_list(precisions)),
+            devices=tuple(_str_list(devices)), batches=tuple(batches),
+            model_options=_model_options(weights, input_shape, mean, std),
+            data=DataOptions(data, calib_samples, eval_samples), bench=BenchOptions(max_seconds=bench_seconds),
+            gates=Gates(min_metric, max_drop), threads=threads, out=out, overwrite=overwrite,
+        )
+        report, folder = bench_models(request)
+    else:
+        from dlcompress.api.bench import BenchFilesRequest, bench_files
+
+        if not paths:
+            raise DLCompressError("nothing to benchmark", "give model files, or --model NAME[,NAME...]")
+        report = bench_files(BenchFilesRequest(tuple(paths), _model_options(weights, input_shape, mean, std),
+                                               DataOptions(data or "synthetic", calib_samples, eval_samples),
+                                               BenchOptions(batch=batches[0], max_seconds=bench_seconds), threads, out, overwrite))
+        folder = out
     if as_json:
         print(report.dumps())
     else:
         report.render(out_console())
+        if folder is not None:
+            out_console().print(f"wrote {folder}/")
+
+
+def _str_list(text: str) -> list[str]:
+    items = [t.strip() for t in text.split(",") if t.strip()]
+    if not items:
+        raise DLCompressError(f"empty list {text!r}")
+    return items
+
+
+def _int_list(text: str, what: str) -> list[int]:
+    try:
+        values = [int(t) for t in _str_list(text)]
+    except ValueError:
+        raise DLCompressError(f"{what} must be comma-separated integers, got {text!r}") from None
+    if any(v < 1 for v in values):
+        raise DLCompressError(f"{what} values must be at least 1")
+    return values
 
 
 @zoo_app.command("list")
@@ -265,6 +321,23 @@ def _human(v: int | None) -> str:
 
 
 # ---- entry point ---------------------------------------------------------------------------------------
+def _click_classes(name: str) -> tuple[type[BaseException], ...]:
+    """``name`` from click and from the copy of click that typer >= 0.26 vendors as ``typer._click``."""
+    import importlib
+
+    found = []
+    for module in ("click.exceptions", "typer._click.exceptions"):
+        try:
+            found.append(getattr(importlib.import_module(module), name))
+        except (ImportError, AttributeError):
+            continue
+    return tuple(found)
+
+
+_CLICK_ERRORS = _click_classes("ClickException")
+_CLICK_ABORTS = _click_classes("Abort")
+
+
 def _register_areas() -> None:
     from dlcompress.commands import register_all
 
@@ -280,16 +353,16 @@ def main(argv: list[str] | None = None) -> int:
     try:
         rv = command.main(args=argv, prog_name="dlcompress", standalone_mode=False)
         return rv if isinstance(rv, int) else 0
+    except GateError as e:
+        print(f"dlcompress: gate failed: {e}", file=sys.stderr)
+        return 3
     except DLCompressError as e:
         print(f"dlcompress: error: {e}", file=sys.stderr)
         return 2
-    except click.exceptions.UsageError as e:
-        e.show()
-        return 2
-    except click.exceptions.ClickException as e:
+    except _CLICK_ERRORS as e:  # usage errors: click prints usage + the problem; exit code 2
         e.show()
         return e.exit_code
-    except (click.exceptions.Abort, KeyboardInterrupt):
+    except (*_CLICK_ABORTS, KeyboardInterrupt):
         print("dlcompress: interrupted (nothing was left half-written)", file=sys.stderr)
         return 130
 

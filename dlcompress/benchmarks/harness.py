@@ -6,7 +6,10 @@ runtime ran) and then ``runs_per_round`` timed calls of one inference on ready-m
 
 from __future__ import annotations
 
+import contextlib
+import os
 import time
+from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field
 
 import numpy as np
@@ -62,6 +65,7 @@ class Measurement:
             "mean_ms": round(float(np.mean(self.samples_ms)), 4), "min_ms": round(min(self.samples_ms), 4),
             "samples": len(self.samples_ms), "batch": self.batch, "threads": self.threads,
             "throughput_per_s": round(self.throughput, 2),
+            "samples_ms": [round(v, 4) for v in self.samples_ms],
         }
 
 
@@ -71,8 +75,9 @@ def measure(
     """Interleaved latency of every runtime on its feeds (keyed like ``runtimes``)."""
     names = list(runtimes)
     for name in names:
-        for _ in range(options.warmup):
-            runtimes[name].run(feeds[name])
+        with pinned(runtimes[name].options.affinity):
+            for _ in range(options.warmup):
+                runtimes[name].run(feeds[name])
     samples: dict[str, list[float]] = {n: [] for n in names}
     start = time.perf_counter()
     total = options.rounds * len(names) * options.runs_per_round
@@ -81,16 +86,31 @@ def measure(
             order = names[r % len(names):] + names[: r % len(names)]
             for name in order:
                 rt, feed = runtimes[name], feeds[name]
-                rt.run(feed)  # switch call, untimed
-                for _ in range(options.runs_per_round):
-                    t0 = time.perf_counter()
-                    rt.run(feed)
-                    samples[name].append((time.perf_counter() - t0) * 1000.0)
-                    bar.advance()
+                with pinned(rt.options.affinity):
+                    rt.run(feed)  # switch call, untimed
+                    for _ in range(options.runs_per_round):
+                        t0 = time.perf_counter()
+                        rt.run(feed)
+                        samples[name].append((time.perf_counter() - t0) * 1000.0)
+                        bar.advance()
             enough = min(len(s) for s in samples.values()) >= options.min_samples
             if enough and time.perf_counter() - start > options.max_seconds:
                 break
     return {n: Measurement(tuple(samples[n]), options.batch, runtimes[n].options.num_threads) for n in names}
+
+
+@contextlib.contextmanager
+def pinned(cores: tuple[int, ...] | None) -> Iterator[None]:
+    """Pin the calling thread to ``cores`` for the duration (no-op when None or unsupported)."""
+    if not cores or not hasattr(os, "sched_setaffinity"):
+        yield
+        return
+    before = os.sched_getaffinity(0)
+    os.sched_setaffinity(0, set(cores))
+    try:
+        yield
+    finally:
+        os.sched_setaffinity(0, before)
 
 
 def bench_options_dict(options: BenchOptions) -> dict[str, object]:

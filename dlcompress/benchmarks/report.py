@@ -40,6 +40,11 @@ class Row:
     size_ratio_vs_reference: float | None = None
     reason: str | None = None
     pipeline: list[str] = field(default_factory=list)
+    model: str | None = None
+    backend: str | None = None
+    batch: int | None = None
+    execution: dict[str, Any] | None = None
+    """What actually ran, read back from the runtime (version, threads, ``inference_precision`` ...)."""
 
 
 @dataclass
@@ -53,6 +58,8 @@ class Report:
     diagnosis: list[str] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
     artifacts: dict[str, str] = field(default_factory=dict)
+    estimates: list[dict[str, Any]] = field(default_factory=list)
+    gates: list[dict[str, Any]] = field(default_factory=list)
     created: str = field(default_factory=lambda: time.strftime("%Y-%m-%dT%H:%M:%S%z"))
     schema: str = SCHEMA
     schema_version: int = SCHEMA_VERSION
@@ -79,6 +86,7 @@ class Report:
     # ---------------------------------------------------------------------------------------------- render
     def table(self) -> tuple[list[str], list[list[str]]]:
         """Header and cells shared by the Markdown and terminal renderings."""
+        multi = len({r.model for r in self.rows if r.model}) > 1
         header = ["variant", "format", "runtime", "status", "size MB", "p50 ms", "p90 ms", "p99 ms", "items/s",
                   "speed-up", "peak MB", self.metric_name() or "metric", "Δ metric", "top-1 agree", "cosine", "max |Δ|"]
         rows = []
@@ -86,7 +94,7 @@ class Report:
             lat = r.latency or {}
             fid = r.fidelity or {}
             rows.append([
-                r.variant, r.format, r.runtime, r.status,
+                f"{r.model}:{r.variant}" if multi and r.model else r.variant, r.format, _runtime(r), r.status,
                 _num(r.size_bytes / 1e6 if r.size_bytes else None, 2),
                 _num(lat.get("p50_ms"), 2), _num(lat.get("p90_ms"), 2), _num(lat.get("p99_ms"), 2),
                 _num(lat.get("throughput_per_s"), 1),
@@ -153,6 +161,12 @@ class Report:
             console.print(f"[bold red]why:[/bold red] {escape(line)}")
         for line in self.notes:
             console.print(f"[dim]note:[/dim] {escape(line)}")
+
+
+def _runtime(r: Row) -> str:
+    """The runtime, with the float precision it computed in where the runtime chooses one (OpenVINO)."""
+    precision = (r.execution or {}).get("inference_precision")
+    return f"{r.runtime} ({precision})" if precision else r.runtime
 
 
 def _num(v: Any, digits: int) -> str:

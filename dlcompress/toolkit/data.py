@@ -139,7 +139,7 @@ class ImageTransform:
             mean = torch.tensor(self.mean, dtype=torch.float32).view(1, -1, 1, 1)
             std = torch.tensor(self.std, dtype=torch.float32).view(1, -1, 1, 1)
             x = (x - mean) / std
-        return x.numpy().astype(np.float32, copy=False)
+        return np.ascontiguousarray(x.contiguous().numpy(), dtype=np.float32)
 
 
 def resize_center(t, size: tuple[int, int], F) -> object:  # noqa: ANN001 - torch types kept lazy

@@ -14,10 +14,15 @@ from dlcompress.toolkit.registry import Registry
 
 @dataclass(frozen=True)
 class RuntimeOptions:
-    """Execution settings shared by every runtime. ``threads=None`` means all cores."""
+    """Execution settings shared by every runtime. ``threads=None`` means all cores; ``affinity`` pins the
+    calling thread to those cores while this runtime is timed (the edge stand-in: one pinned core)."""
 
     threads: int | None = None
     device: str = "cpu"
+    affinity: tuple[int, ...] | None = None
+    inference_precision: str | None = None
+    """Compute precision for runtimes that choose one (OpenVINO: f32, bf16, f16, or "default" = the
+    device's choice, bf16 on CPUs with AVX512_BF16/AMX). None = the runtime's exact default (f32)."""
 
     @property
     def num_threads(self) -> int:
@@ -37,6 +42,8 @@ class Runtime(ABC):
 
     name: str = "runtime"
     formats: frozenset[Format] = frozenset()
+    precisions: tuple[str, ...] = ()
+    """Values ``RuntimeOptions.inference_precision`` may take for this runtime (empty: it has no such choice)."""
 
     def __init__(self, artifact: Artifact, options: RuntimeOptions) -> None:
         self.artifact = artifact

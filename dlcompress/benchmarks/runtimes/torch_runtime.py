@@ -24,6 +24,8 @@ class TorchRuntime(Runtime):
             torch.set_num_threads(options.num_threads)
 
     def run(self, feeds: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+        if self.device.type == "cpu" and torch.get_num_threads() != self.options.num_threads:
+            torch.set_num_threads(self.options.num_threads)  # one process may hold 1-thread and all-core variants
         args = [torch.from_numpy(np.ascontiguousarray(feeds[n])).to(self.device) for n in self.input_names]
         with torch.inference_mode():
             out = self.model(*args)
@@ -36,5 +38,6 @@ class TorchRuntime(Runtime):
                 for n, o in zip(self.output_names, outs)}
 
     def describe(self) -> dict[str, object]:
-        return {**super().describe(), "version": torch.__version__, "precision": str(next(self.model.parameters()).dtype).removeprefix("torch.")
-                if any(True for _ in self.model.parameters()) else "float32"}
+        params = list(self.model.parameters())
+        precision = str(params[0].dtype).removeprefix("torch.") if params else self.artifact.precision
+        return {**super().describe(), "version": torch.__version__, "precision": precision}

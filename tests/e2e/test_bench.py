@@ -1,0 +1,69 @@
+"""The benchmark harness end to end: variants interleaved, failures as rows, plots, HTML, gates, merge."""
+
+import json
+
+from dlcompress.benchmarks.report import load_report
+
+
+def test_bench_matrix_outputs_and_gates(cli, trained_small_cnn, tmp_path):
+    out = tmp_path / "b"
+    r = cli("bench", "--model", "small_cnn", "--weights", trained_small_cnn, "--backends", "torch,onnxruntime",
+            "--precisions", "fp32,int8,fp16", "--devices", "cpu,edge,cuda", "--batch", "1,4", "--data", "fashion-mnist",
+            "--eval-samples", "300", "--bench-seconds", "4", "--max-drop", "0.02", "--out", out)
+    assert r.code == 0, r.err
+    for f in ("report.json", "report.md", "report.html", "plots/pareto.png", "plots/sizes.png", "plots/latency.png"):
+        assert (out / f).stat().st_size > 0, f
+    rep = load_report(out)
+    measured = {r.variant: r for r in rep.rows if r.latency}
+    for v in ("torch/fp32/cpu/b1", "torch/fp32/edge/b4", "onnxruntime/int8/cpu/b4", "onnxruntime/fp16/edge/b1"):
+        assert v in measured, sorted(measured)
+    ort8 = measured["onnxruntime/int8/cpu/b1"]
+    assert ort8.metric["samples"] == 300 and abs(ort8.metric_delta) <= 0.02
+    assert ort8.latency["threads"] >= 1 and measured["onnxruntime/int8/edge/b1"].latency["threads"] == 1
+    assert len(ort8.latency["samples_ms"]) == ort8.latency["samples"] >= 20
+    assert ort8.peak_memory["peak_rss_mb"] > 0 and ort8.size_ratio_vs_reference < 0.4
+    assert ort8.fidelity["top1_agreement"] > 0.95
+    unmeasured = {r.variant: r for r in rep.rows if not r.latency}
+    for row in unmeasured.values():  # every gap is a row with its reason
+        assert row.reason and row.status in ("failed", "skipped")
+    assert "torch/fp16/all" in unmeasured and "onnxruntime/fp32/cuda" in unmeasured
+    assert "torch/int8/all" in unmeasured or "torch/int8/cpu/b1" in measured
+    assert {e["target"] for e in rep.estimates} >= {"raspberry-pi-4", "coral-edge-tpu", "jetson-orin-nano", "phone-big-core"}
+    assert rep.environment["cpu"]["flags"] is not None and "vnni" in rep.environment["cpu"]
+    assert rep.gates and all(g["passed"] for g in rep.gates)
+    html = (out / "report.html").read_text()
+    assert html.count("<img") == 3 and "roofline estimates" in html and "Source:" in html
+    # merge with a second run and render again
+    r = cli("bench", "--model", "small_cnn", "--weights", trained_small_cnn, "--backends", "onnxruntime",
+            "--precisions", "fp32", "--data", "fashion-mnist", "--eval-samples", "100", "--bench-seconds", "2",
+            "--out", tmp_path / "b2")
+    assert r.code == 0, r.err
+    r = cli("report", out, tmp_path / "b2", "--out", tmp_path / "merged", "--json")
+    assert r.code == 0, r.err
+    merged = json.loads(r.out)
+    assert len(merged["rows"]) == len(rep.rows) + 1
+    assert (tmp_path / "merged" / "report.html").exists()
+
+
+def test_gate_failure_exits_non_zero_but_writes_report(cli, trained_small_cnn, tmp_path):
+    out = tmp_path / "g"
+    r = cli("bench", "--model", "small_cnn", "--weights", trained_small_cnn, "--backends", "onnxruntime",
+            "--precisions", "fp32,int8", "--data", "fashion-mnist", "--eval-samples", "100", "--bench-seconds", "2",
+            "--min-metric", "0.999", "--out", out)
+    assert r.code == 3 and "gate failed" in r.err and "< 0.999" in r.err
+    assert (out / "report.json").exists()
+    assert any(not g["passed"] for g in load_report(out).gates)
+
+
+def test_bench_bad_inputs(cli, tmp_path):
+    r = cli("bench", "--model", "small_cnn", "--backends", "tensorrt", "--out", tmp_path / "x")
+    assert r.code == 2 and "unknown backend 'tensorrt'" in r.err
+    r = cli("bench", "--model", "small_cnn", "--devices", "tpu", "--out", tmp_path / "x")
+    assert r.code == 2 and "unknown device 'tpu'" in r.err
+    r = cli("bench", "--model", "small_cnn", "--data", "photos", "--min-metric", "0.5", "--out", tmp_path / "x")
+    assert r.code == 2 and "need labelled data" in r.err
+    r = cli("bench")
+    assert r.code == 2 and "nothing to benchmark" in r.err
+    r = cli("report", tmp_path)
+    assert r.code == 2 and "no report.json" in r.err
+    assert not (tmp_path / "x").exists()
