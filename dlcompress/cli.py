@@ -34,7 +34,7 @@ WeightsOpt = Annotated[Optional[str], typer.Option(help="Checkpoint path (state_
 ShapeOpt = Annotated[Optional[str], typer.Option("--input-shape", help="Input shape with batch first, e.g. 1,3,224,224 (needed for factories).")]
 MeanOpt = Annotated[Optional[str], typer.Option(help="Per-channel mean of images scaled to [0,1], e.g. 0.485,0.456,0.406.")]
 StdOpt = Annotated[Optional[str], typer.Option(help="Per-channel std, e.g. 0.229,0.224,0.225.")]
-DataOpt = Annotated[Optional[str], typer.Option(help="fashion-mnist, digits, photos, synthetic, or an ImageFolder path. Default: the model's own.")]
+DataOpt = Annotated[Optional[str], typer.Option(help="fashion-mnist, digits, photos, synthetic, an ImageFolder path, or a feed dataset made for the model (text-topics, spoken-digits, karate-club, go-positions, ...). Default: the model's own.")]
 CalibOpt = Annotated[int, typer.Option("--calib-samples", min=1, help="Calibration samples from the training split.")]
 EvalOpt = Annotated[int, typer.Option("--eval-samples", min=0, help="Held-out samples to evaluate (0 = all).")]
 BatchOpt = Annotated[int, typer.Option(min=1, help="Batch size for latency measurement.")]
@@ -70,7 +70,7 @@ def quantize(
     data: DataOpt = None,
     calib_samples: CalibOpt = 64,
     eval_samples: EvalOpt = 1000,
-    method: Annotated[str, typer.Option(help="static (int8, calibrated), dynamic (int8 weights), fp16.")] = "static",
+    method: Annotated[str, typer.Option(help="static (int8, calibrated), dynamic (int8 weights), fp16, or auto: the model's own default (dynamic for transformers and LSTMs, else static).")] = "auto",
     calibration: Annotated[str, typer.Option(help="minmax, entropy or percentile.")] = "minmax",
     quant_format: Annotated[str, typer.Option("--quant-format", help="qoperator (fast on x86) or qdq.")] = "qoperator",
     per_channel: Annotated[bool, typer.Option("--per-channel/--no-per-channel", help="Per-channel weight scales.")] = True,
@@ -86,6 +86,7 @@ def quantize(
     fast_bias_correction: Annotated[Optional[bool], typer.Option("--fast-bias-correction/--no-fast-bias-correction", help="NNCF bias correction (openvino): fast (default) or the slower, more exact one.")] = None,
     ignore: Annotated[Optional[list[str]], typer.Option(help="Keep in float (openvino): NODE, re:PATTERN or type:OPTYPE (type:Linear, type:Conv2d work too). Repeatable.")] = None,
     inference_precision: Annotated[Optional[str], typer.Option("--inference-precision", help="OpenVINO compute precision for evaluation and timing: f32 (default), bf16, f16, default (the CPU's choice). Validation always uses f32.")] = None,
+    int8_io: Annotated[bool, typer.Option("--int8-io", help="Full-int8 model with int8 inputs and outputs, as integer-only accelerators (Edge TPU, NPUs) need (litert). Default: float I/O.")] = False,
     out: Annotated[Optional[Path], typer.Option(help="Output folder (default: dlcompress-out/<model>-<time>/).")] = None,
     overwrite: OverwriteOpt = False,
     as_json: JsonOpt = False,
@@ -107,6 +108,12 @@ def quantize(
     if preset is not None or fast_bias_correction is not None or ignore:
         advanced = OpenVinoQuantizeOptions(preset, True if fast_bias_correction is None else fast_bias_correction,
                                            tuple(ignore or ()))
+    if int8_io:
+        from dlcompress.toolkit.stages.quantize_litert import LiteRTQuantizeOptions
+
+        if advanced is not None:
+            raise DLCompressError("--int8-io (litert) cannot be combined with --preset/--fast-bias-correction/--ignore (openvino)")
+        advanced = LiteRTQuantizeOptions(integer_io=True)
     request = QuantizeRequest(
         model=model, model_options=_model_options(weights, input_shape, mean, std),
         data=DataOptions(data, calib_samples, eval_samples),

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import numpy as np
 
-from dlcompress.api.common import DataOptions, Prepared, Variant, diagnose, prepare
+from dlcompress.api.common import DataOptions, Prepared, Variant, diagnose, model_summary, prepare
 from dlcompress.benchmarks.devices import environment
 from dlcompress.benchmarks.gates import Gates, check_gates
 from dlcompress.benchmarks.harness import BenchOptions, measure
@@ -82,6 +82,7 @@ def bench_models(request: BenchRequest) -> tuple[Report, Path]:
         for model in request.models:
             rows, diagnosis, prepared = bench_one(model, request, devices, folder)
             report.rows += rows
+            report.model.setdefault("models", []).append(model_summary(prepared))
             report.diagnosis += [f"{model}: {d}" for d in diagnosis]
             report.notes += [f"{model}: {n}" for n in prepared.notes]
             report.estimates += [{"model": prepared.spec.name, **e}
@@ -238,6 +239,7 @@ def measure_builds(builds: list[Built], prepared: Prepared, request: BenchReques
             metric_delta=None if metric is None or ref_metric is None else round(metric["value"] - ref_metric, 6),
             fidelity=fid, validation=b.variant.validation, reason=b.variant.reason,
             pipeline=[r.stage for r in art.lineage], model=spec.name, backend=b.backend, batch=batch,
+            runtime_info=_describe(runtimes[key]),
         ))
     seen: set[tuple[str, str, str]] = set()
     for b, dev, batch, reason in skipped:  # one row per unbuildable variant, one per device it cannot use
@@ -256,6 +258,13 @@ def measure_builds(builds: list[Built], prepared: Prepared, request: BenchReques
     for rt in runtimes.values():
         rt.close()
     return rows, diagnosis, prepared
+
+
+def _describe(rt: Runtime) -> dict[str, object]:
+    try:
+        return {k: v for k, v in rt.describe().items() if isinstance(v, (str, int, float, bool, list))}
+    except Exception as e:  # noqa: BLE001 - describing must never break a report
+        return {"error": describe_failure(e)}
 
 
 def _rel(path: Path | None) -> str | None:

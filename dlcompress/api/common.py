@@ -19,7 +19,8 @@ from dlcompress.toolkit.artifact import Artifact, Format, StageRecord
 from dlcompress.toolkit.complexity import count_macs, count_params
 from dlcompress.toolkit.data import DataSplits, ImageSource, ImageTransform, load_dataset
 from dlcompress.toolkit.errors import DatasetError
-from dlcompress.toolkit.metrics import Fidelity, collect_outputs, fidelity, top1_accuracy
+from dlcompress.toolkit.feeds import FEEDS_KIND, FeedSplits, is_feed_dataset
+from dlcompress.toolkit.metrics import Fidelity, collect_batches, first_output, task_fidelity, top1_accuracy
 from dlcompress.toolkit.models import ModelOptions, load_model, recalibrate_batchnorm
 from dlcompress.toolkit.progress import note, step
 from dlcompress.zoo import MODELS
@@ -43,7 +44,7 @@ class Prepared:
     """A loaded model with its data and the transform from raw items to model inputs."""
 
     artifact: Artifact
-    data: DataSplits
+    data: DataSplits | FeedSplits
     transform: ImageTransform | None
     params: int | None = None
     macs: int | None = None
@@ -55,24 +56,54 @@ class Prepared:
 
     @property
     def labelled(self) -> bool:
+        if self.data.kind == FEEDS_KIND:
+            return self.data.labelled
         return self.data.labelled and self.transform is not None and self.spec.task == "image-classification"
 
+    @property
+    def metric_name(self) -> str | None:
+        """The task metric reported for labelled data (the feed dataset's own, else top-1)."""
+        if not self.labelled:
+            return None
+        return self.data.metric.name if self.data.kind == FEEDS_KIND else "top1"
+
+    def score(self, outputs: np.ndarray, labels: np.ndarray | None) -> dict[str, object] | None:
+        """The task metric of the first output over the evaluation set, or None without labels."""
+        if labels is None or not len(outputs) or self.metric_name is None:
+            return None
+        value = self.data.metric.score(outputs, labels) if self.data.kind == FEEDS_KIND else top1_accuracy(outputs, labels)
+        return {"name": self.metric_name, "value": round(float(value), 6), "samples": int(len(labels))}
+
     def feeds(self, split: str, n: int | None, batch: int) -> list[dict[str, np.ndarray]]:
-        """Model inputs from the train or test split (or from the signature when the data is not images)."""
+        """Model inputs from the train or test split (or from the signature when the data is not images).
+        Models without a symbolic batch dim (detectors) get one sample per feed; a model with several image
+        inputs (Siamese pair, triplet) gets different images in each."""
         source: ImageSource = getattr(self.data, split)
+        batch = min(batch, self.spec.fixed_batch or batch)
+        if self.data.kind == FEEDS_KIND:  # ready model inputs from the model's own data source
+            return getattr(self.data, split).head(n or None).batches(batch)
         if self.transform is None:
             count = n or 8
             return [self.spec.example_inputs(min(batch, count - i), seed=i + (0 if split == "train" else 10_000))
                     for i in range(0, count, batch)]
         source = source.head(n if n else None)
-        name = self.spec.inputs[0].name
-        return [{name: self.transform(source.batch(range(i, min(i + batch, len(source)))))}
+        names = [t.name for t in self.spec.inputs]
+        return [{name: self.transform(source.batch(_image_indices(i, min(i + batch, len(source)), k, len(names),
+                                                                  len(source))))
+                 for k, name in enumerate(names)}
                 for i in range(0, len(source), batch)]
 
     def labels(self, n: int | None) -> np.ndarray | None:
         if not self.labelled or self.data.test.labels is None:
             return None
         return self.data.test.head(n if n else None).labels
+
+
+def _image_indices(start: int, stop: int, k: int, inputs: int, total: int) -> list[int]:
+    """Images for input ``k`` of ``inputs``: the first gets ``start..stop``, the others the same run shifted by
+    ``k * total // inputs`` (wrapping), so the images of a pair or triplet differ."""
+    shift = k * total // inputs
+    return [(i + shift) % total for i in range(start, stop)]
 
 
 def resolve_data_name(model: str, data: str | None) -> str:
@@ -87,6 +118,8 @@ def resolve_data_name(model: str, data: str | None) -> str:
 def prepare(model: str, model_options: ModelOptions, data_options: DataOptions) -> Prepared:
     """Load data and model; adapt the model to labelled data; re-estimate BN statistics of random-init nets."""
     data_name = resolve_data_name(model, data_options.name)
+    if is_feed_dataset(data_name):
+        return prepare_feeds(model, model_options, data_name)
     data = load_dataset(data_name) if data_name != "synthetic" else None
     artifact = load_model(model, model_options, data)
     spec = artifact.spec
@@ -105,6 +138,23 @@ def prepare(model: str, model_options: ModelOptions, data_options: DataOptions) 
             and spec.num_classes != data.num_classes and spec.task == "image-classification":
         raise DatasetError(f"{spec.name} predicts {spec.num_classes} classes but {data.name} has {data.num_classes}",
                            "train a checkpoint on this data (dlcompress train) or pick matching data")
+    return describe_torch_model(prepared)
+
+
+def prepare_feeds(model: str, model_options: ModelOptions, data_name: str) -> Prepared:
+    """A model fed by a feed dataset: the model first (the dataset makes inputs for its signature)."""
+    artifact = load_model(model, model_options, None)
+    data = load_dataset(data_name, spec=artifact.spec)
+    prepared = Prepared(artifact, data, None)
+    kind = "synthetic" if data.synthetic else "real"
+    step(f"data: {data.name} ({kind}): {data.provenance}")
+    prepared.notes.append(f"data: {data.name} ({kind}): {data.provenance}")
+    return describe_torch_model(prepared)
+
+
+def describe_torch_model(prepared: Prepared) -> Prepared:
+    """For torch models: note random init (and re-estimate BN statistics), count params and MACs."""
+    artifact, spec = prepared.artifact, prepared.spec
     if artifact.format is Format.TORCH:
         weights = artifact.lineage[0].effect.get("weights")
         if weights == "random-init":
@@ -121,19 +171,40 @@ def prepare(model: str, model_options: ModelOptions, data_options: DataOptions) 
 
 def recalibrate(prepared: Prepared) -> Prepared:
     """Re-estimate BatchNorm statistics on real training images (a lineage step), when the model has BN."""
+    if prepared.data.kind == FEEDS_KIND:
+        return recalibrate_on_feeds(prepared)
     if prepared.transform is None or prepared.data.name == "synthetic":
         return prepared
     source = prepared.data.train
     idx = np.arange(max(0, len(source) - BN_RECALIBRATION_IMAGES), len(source))
     batch = torch.from_numpy(prepared.transform(source.batch(idx)))
     start = time.perf_counter()
-    n = recalibrate_batchnorm(prepared.artifact.model, [batch[i:i + 8] for i in range(0, len(batch), 8)])
+    inputs = len(prepared.spec.inputs)  # several image inputs (a Siamese pair) all see the batch
+    n = recalibrate_batchnorm(prepared.artifact.model,
+                              [(batch[i:i + 8],) * inputs for i in range(0, len(batch), 8)])
     if n:
         record = StageRecord("bn_recalibration", {"images": len(idx), "data": prepared.data.name},
                              {"batchnorm_layers": n}, seconds=round(time.perf_counter() - start, 2))
         prepared.artifact = prepared.artifact.derive(record)
         prepared.notes.append(f"BatchNorm statistics of {n} layers re-estimated on {len(idx)} real images "
                               f"({prepared.data.name}) so activations have realistic ranges")
+    return prepared
+
+
+def recalibrate_on_feeds(prepared: Prepared) -> Prepared:
+    """Re-estimate BatchNorm statistics on the last calibration items of a feed dataset."""
+    source = prepared.data.train
+    idx = np.arange(max(0, len(source) - BN_RECALIBRATION_IMAGES), len(source))
+    names = [t.name for t in prepared.spec.inputs]
+    batches = [source.batch(idx[i:i + 8]) for i in range(0, len(idx), 8)]
+    start = time.perf_counter()
+    n = recalibrate_batchnorm(prepared.artifact.model, [tuple(torch.from_numpy(b[k]) for k in names) for b in batches])
+    if n:
+        record = StageRecord("bn_recalibration", {"samples": len(idx), "data": prepared.data.name},
+                             {"batchnorm_layers": n}, seconds=round(time.perf_counter() - start, 2))
+        prepared.artifact = prepared.artifact.derive(record)
+        prepared.notes.append(f"BatchNorm statistics of {n} layers re-estimated on {len(idx)} {prepared.data.name} "
+                              "samples so activations have realistic ranges")
     return prepared
 
 
@@ -168,7 +239,7 @@ def measure_variants(
     labels = prepared.labels(eval_n)
     total = sum(len(next(iter(f.values()))) for f in eval_feeds)
     step(f"evaluating {len(variants)} variants on {total} held-out samples of {prepared.data.name}")
-    outputs = {name: collect_outputs(rt, eval_feeds, total, f"evaluating {name}") for name, rt in runtimes.items()}
+    outputs = {name: collect_batches(rt, eval_feeds, total, f"evaluating {name}") for name, rt in runtimes.items()}
     bench_feed = prepared.feeds("test", bench.batch, bench.batch)[0]
     if len(next(iter(bench_feed.values()))) < bench.batch:
         bench_feed = spec.example_inputs(bench.batch)
@@ -178,25 +249,27 @@ def measure_variants(
     ref_metric = None
     rows: list[Row] = []
     for v in variants:
-        out = outputs[v.name]
+        out = first_output(outputs[v.name])
         metric = None
-        if labels is not None and len(out):
-            metric = {"name": "top1", "value": round(top1_accuracy(out, labels), 6), "samples": int(len(labels))}
+        metric = prepared.score(out, labels)
+        if metric is not None:
             ref_metric = ref_metric if ref_metric is not None else metric["value"]
-        fid: Fidelity = fidelity(outputs[ref_name], out, spec.task == "image-classification")
+        fid: Fidelity = task_fidelity(spec.task, outputs[ref_name], outputs[v.name])
         mem = None
         rt = runtimes[v.name]
         if memory and v.artifact.path is not None:
             inputs = [{"name": k, "shape": list(a.shape), "dtype": str(a.dtype)} for k, a in bench_feed.items()]
-            mem = peak_memory(rt.name, v.artifact.path, inputs, runtime_options.num_threads)
+            mem = peak_memory(rt.name, v.artifact.path, inputs, runtime_options.num_threads,
+                              precision=runtime_options.inference_precision)
         rows.append(Row(
             variant=v.name, format=str(v.artifact.format), precision=v.artifact.precision, runtime=rt.name,
+            execution=rt.describe(),
             device=runtime_options.device, status=v.status, path=v.artifact.path.name if v.artifact.path else None,
             size_bytes=v.artifact.size_bytes, params=prepared.params, macs=prepared.macs,
             latency=timings[v.name].to_json(), peak_memory=mem, metric=metric,
             metric_delta=None if metric is None or ref_metric is None else round(metric["value"] - ref_metric, 6),
             fidelity=fid.to_json(), validation=v.validation, reason=v.reason,
-            pipeline=[r.stage for r in v.artifact.lineage],
+            pipeline=[r.stage for r in v.artifact.lineage], runtime_info=rt.describe(),
         ))
     ref = rows[0]
     for r in rows:
@@ -247,7 +320,9 @@ def data_summary(prepared: Prepared, data_options: DataOptions, calib: int | Non
     return {
         "name": prepared.data.name, "labelled": prepared.labelled,
         "calibration_samples": calib, "evaluation_samples": min(n_test, data_options.eval_samples or n_test),
-        "metric": "top1" if prepared.labelled else None,
+        "metric": prepared.metric_name,
+        **({"provenance": prepared.data.provenance, "synthetic": prepared.data.synthetic}
+           if prepared.data.kind == FEEDS_KIND else {}),
     }
 
 

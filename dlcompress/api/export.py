@@ -10,7 +10,7 @@ from dlcompress.api.common import DataOptions, init_runtimes, prepare
 from dlcompress.benchmarks.runtimes import open_runtime
 from dlcompress.exporters import EXPORTERS, ExportOptions
 from dlcompress.exporters.validate import ValidationResult, validate_outputs
-from dlcompress.toolkit.artifact import Artifact, Format
+from dlcompress.toolkit.artifact import Artifact, Format, sibling_files
 from dlcompress.toolkit.errors import UnsupportedError
 from dlcompress.toolkit.models import ModelOptions
 from dlcompress.toolkit.outputs import atomic_file, check_writable
@@ -50,5 +50,7 @@ def export(request: ExportRequest) -> ExportResult:
         feeds = [prepared.spec.example_inputs(2, seed=s) for s in range(2)] + prepared.feeds("test", 8, 8)
         result = validate_outputs(open_runtime(prepared.artifact, options), open_runtime(art, options), feeds,
                                   prepared.spec.atol, prepared.spec.rtol)
+        for sibling in sibling_files(tmp_named):  # OpenVINO's .bin: renamed beside the target before the .xml lands
+            sibling.replace(out.with_suffix(sibling.suffix))
         tmp_named.replace(tmp)
     return ExportResult(dataclasses.replace(art, path=out), result)

@@ -2,25 +2,35 @@
 
 from __future__ import annotations
 
+import dataclasses
 import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import numpy as np
+
 from dlcompress.api.common import (
-    DataOptions, Prepared, Variant, init_runtimes, measure_variants, new_report, prepare, write_report,
+    BN_RECALIBRATION_IMAGES, DataOptions, Prepared, Variant, init_runtimes, measure_variants, new_report, prepare,
+    write_report,
 )
 from dlcompress.benchmarks.harness import BenchOptions
 from dlcompress.benchmarks.report import Report
-from dlcompress.benchmarks.runtimes import open_runtime
+from dlcompress.benchmarks.runtimes import RuntimeOptions, get_runtime, open_runtime
 from dlcompress.exporters import EXPORTERS, ExportOptions
 from dlcompress.exporters.validate import validate_outputs
 from dlcompress.toolkit.artifact import Artifact, Format
 from dlcompress.toolkit.backends import BACKENDS, Backend
+from dlcompress.toolkit.errors import DatasetError, UnsupportedError
 from dlcompress.toolkit.models import ModelOptions
 from dlcompress.toolkit.outputs import atomic_dir, check_writable, default_out_dir
 from dlcompress.toolkit.progress import note, step
 from dlcompress.toolkit.stages import quantize_onnx  # noqa: F401  (registers the ONNX quantizer)
-from dlcompress.toolkit.stages.quantize import QuantizeOptions, quantize as quantize_artifact
+from dlcompress.toolkit.stages.quantize import (
+    HeldOut, QuantizeOptions, check_options, quantize as quantize_artifact, resolve_method,
+)
+from dlcompress.zoo import MODELS
+
+HELD_OUT_SAMPLES = 300  # labelled samples that accuracy-controlled quantization (--max-drop) measures the drop on
 
 
 @dataclass(frozen=True)
@@ -37,6 +47,7 @@ class QuantizeRequest:
     out: Path | None = None
     overwrite: bool = False
     backend: str = "onnxruntime"
+    inference_precision: str | None = None
 
 
 @dataclass(frozen=True)
@@ -64,7 +75,8 @@ def export_validated(prepared: Prepared, folder: Path, backend: Backend, export:
     if rec.effect.get("fallback_from"):
         note(f"first export route failed, used the next one: {rec.effect['fallback_from'][0]}")
     feeds = [art.spec.example_inputs(2, seed=s) for s in range(2)] + prepared.feeds("test", 8, 8)
-    result = validate_outputs(open_runtime(art, runtime_options), open_runtime(exported, runtime_options, backend.runtime),
+    exact = dataclasses.replace(runtime_options, inference_precision=None)  # never validate at reduced precision
+    result = validate_outputs(open_runtime(art, exact), open_runtime(exported, exact, backend.runtime),
                               feeds, art.spec.atol, art.spec.rtol)
     step(f"{backend.format} {result.summary()}")
     if not result.passed:
@@ -78,9 +90,12 @@ def quantize(request: QuantizeRequest) -> QuantizeResult:
     out = request.out or default_out_dir(request.model.rsplit("/", 1)[-1].replace(":", "_"))
     check_writable(out, request.overwrite)
     backend = BACKENDS.get(request.backend).require()
-    runtime_options = init_runtimes(request.threads)
+    q = resolve_method(request.quantize, MODELS.get(request.model) if request.model in MODELS else None,
+                       str(backend.format))
+    check_options(str(backend.format), q)
+    runtime_options = runtime_options_for(backend, request)
     prepared = prepare(request.model, request.model_options, request.data)
-    q = request.quantize
+    held_out = held_out_data(prepared, request.data) if q.max_drop is not None else None
     with atomic_dir(out, request.overwrite) as folder:
         fp32 = export_validated(prepared, folder, backend, request.export, runtime_options)
         calib = None
@@ -88,12 +103,17 @@ def quantize(request: QuantizeRequest) -> QuantizeResult:
         if q.method == "static":
             calib = prepared.feeds("train", min(q.samples, request.data.calib_samples) if request.data.calib_samples else q.samples, 8)
             n_calib = sum(len(next(iter(f.values()))) for f in calib)
-            step(f"quantizing to {q.precision} ({q.method}, {q.quant_format}, {q.calibration} calibration on "
-                 f"{n_calib} {prepared.data.name} samples)")
+            step(f"quantizing to {q.precision} with {backend.name} ({q.method}, calibrated on {n_calib} "
+                 f"{prepared.data.name} samples{'' if q.max_drop is None else f', top-1 drop at most {q.max_drop:g}'})")
         else:
             step(f"quantizing to {q.precision} ({q.method})")
         suffix = "fp16" if q.method == "fp16" else "int8"
-        quantized = quantize_artifact(fp32.artifact, q, calib, folder / backend.filename(suffix))
+        quantized = quantize_artifact(fp32.artifact, q, calib, folder / backend.filename(suffix), held_out)
+        effect = quantized.lineage[-1].effect
+        if effect.get("within_max_drop") is False:
+            note(f"accuracy control could not keep the held-out top-1 drop within {q.max_drop:g}: "
+                 f"{effect.get('held_out_drop')} (the best model found is kept)")
+            prepared.notes.append(f"--max-drop {q.max_drop:g} not reached on held-out data: drop {effect.get('held_out_drop')}")
         variants = [fp32, Variant(suffix, quantized, backend.runtime, status="quantized")]
         rows, diagnosis = measure_variants(variants, prepared, request.data, request.bench, runtime_options)
         report = new_report("quantize", prepared, request.data, n_calib, request.bench)
@@ -101,3 +121,40 @@ def quantize(request: QuantizeRequest) -> QuantizeResult:
         report.artifacts = {v.artifact.path.name: f"{v.name} {v.artifact.format}" for v in variants}  # type: ignore[union-attr]
         write_report(report, folder, {v.artifact.path.name: v.artifact.lineage_json() for v in variants})  # type: ignore[union-attr]
     return QuantizeResult(report, out)
+
+
+def runtime_options_for(backend: Backend, request: QuantizeRequest) -> RuntimeOptions:
+    """The job's runtime options; an inference precision only where the backend's runtime has that choice."""
+    options = init_runtimes(request.threads)
+    if request.inference_precision is None:
+        return options
+    allowed = get_runtime(backend.runtime).precisions
+    if not allowed:
+        raise UnsupportedError(f"--inference-precision is not an option of the {backend.name} runtime",
+                               "it applies to --backend openvino")
+    if request.inference_precision not in allowed:
+        raise UnsupportedError(f"--inference-precision {request.inference_precision!r} is not supported by {backend.name}",
+                               f"use one of: {', '.join(allowed)}")
+    return dataclasses.replace(options, inference_precision=request.inference_precision)
+
+
+def held_out_data(prepared: Prepared, data: DataOptions, n: int = HELD_OUT_SAMPLES) -> HeldOut:
+    """Labelled batches disjoint from the evaluation set: the test split after the evaluated items, else the
+    training split's tail (before the images used for BatchNorm re-estimation)."""
+    if not prepared.labelled or prepared.transform is None:
+        raise DatasetError(f"--max-drop needs labelled image data; {prepared.data.name} has no labels for {prepared.spec.name}",
+                           "use --data fashion-mnist, digits or a labelled ImageFolder")
+    test, train = prepared.data.test, prepared.data.train
+    start = data.eval_samples or len(test)
+    if len(test) - start >= n // 2:
+        source, idx, name = test, np.arange(start, min(len(test), start + n)), "test"
+    else:
+        end = max(0, len(train) - BN_RECALIBRATION_IMAGES)
+        source, idx, name = train, np.arange(max(0, end - n), end), "train"
+    if source.labels is None or not len(idx):
+        raise DatasetError(f"{prepared.data.name} has no labelled samples left for --max-drop")
+    batch = data.eval_batch
+    chunks = [idx[i:i + batch] for i in range(0, len(idx), batch)]
+    name_in = prepared.spec.inputs[0].name
+    return HeldOut([{name_in: prepared.transform(source.batch(c))} for c in chunks], [source.labels[c] for c in chunks],
+                   f"{prepared.data.name} {name}[{idx[0]}:{idx[-1] + 1}]")

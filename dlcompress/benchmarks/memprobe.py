@@ -2,7 +2,7 @@
 
 The child imports only the runtime it needs (not torch unless the runtime is torch), records its peak RSS
 before loading the model, then loads it and runs a few inferences. Internal usage:
-``python -m dlcompress.benchmarks.memprobe RUNTIME PATH INPUTS_JSON THREADS``.
+``python -m dlcompress.benchmarks.memprobe RUNTIME PATH INPUTS_JSON THREADS [PRECISION]``.
 """
 
 from __future__ import annotations
@@ -29,7 +29,7 @@ def _rss_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
 
 
-def _probe(runtime: str, path: str, inputs: list[dict], threads: int) -> dict[str, float]:
+def _probe(runtime: str, path: str, inputs: list[dict], threads: int, precision: str | None = None) -> dict[str, float]:
     from dlcompress.benchmarks.runtimes import RuntimeOptions, get_runtime
     from dlcompress.toolkit.artifact import Artifact
     from dlcompress.zoo.spec import ModelSpec, TensorSpec
@@ -40,16 +40,20 @@ def _probe(runtime: str, path: str, inputs: list[dict], threads: int) -> dict[st
                      inputs=tuple(TensorSpec(i["name"], tuple(i["shape"]), i["dtype"]) for i in inputs), outputs=())
     artifact = Artifact(next(iter(cls.formats)), spec, path=Path(path))
     baseline = _rss_mb()
-    rt = cls(artifact, RuntimeOptions(threads))
+    rt = cls(artifact, RuntimeOptions(threads, inference_precision=precision))
     for _ in range(3):
         rt.run(feeds)
     peak = _rss_mb()
     return {"baseline_rss_mb": round(baseline, 1), "peak_rss_mb": round(peak, 1), "model_mb": round(peak - baseline, 1)}
 
 
-def peak_memory(runtime: str, path: Path, inputs: list[dict], threads: int, timeout: float = 300) -> dict[str, float] | None:
-    """Run the probe in a child process; None if it could not run (the report then says n/a)."""
+def peak_memory(runtime: str, path: Path, inputs: list[dict], threads: int, timeout: float = 300,
+                precision: str | None = None) -> dict[str, float] | None:
+    """Run the probe in a child process; None if it could not run (the report then says n/a).
+    ``precision``: the runtime's inference precision (OpenVINO), as in the timed run."""
     cmd = [sys.executable, "-m", "dlcompress.benchmarks.memprobe", runtime, str(path), json.dumps(inputs), str(threads)]
+    if precision:
+        cmd.append(precision)
     try:
         out = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, check=True)
         return json.loads(out.stdout.strip().splitlines()[-1])
@@ -59,4 +63,4 @@ def peak_memory(runtime: str, path: Path, inputs: list[dict], threads: int, time
 
 if __name__ == "__main__":
     runtime_, path_, inputs_, threads_ = sys.argv[1], sys.argv[2], json.loads(sys.argv[3]), int(sys.argv[4])
-    print(json.dumps(_probe(runtime_, path_, inputs_, threads_)))
+    print(json.dumps(_probe(runtime_, path_, inputs_, threads_, sys.argv[5] if len(sys.argv) > 5 else None)))

@@ -43,6 +43,7 @@ class Row:
     model: str | None = None
     backend: str | None = None
     batch: int | None = None
+    runtime_info: dict[str, Any] | None = None
     execution: dict[str, Any] | None = None
     """What actually ran, read back from the runtime (version, threads, ``inference_precision`` ...)."""
 

@@ -10,7 +10,7 @@ import importlib
 
 import typer
 
-MODULES = ("stages", "backends", "reports")
+MODULES = ("stages", "backends", "reports", "edge")
 
 
 def register_all(app: typer.Typer) -> None:

@@ -1,6 +1,12 @@
 """Exporters, one module per format, registered in :data:`EXPORTERS`."""
 
+import importlib.util
+
 from dlcompress.exporters import onnx  # noqa: F401  (registers "onnx")
+if importlib.util.find_spec("openvino") is not None:  # the [openvino] extra
+    from dlcompress.exporters import openvino  # noqa: F401  (registers "openvino")
+if importlib.util.find_spec("litert_torch") is not None:  # the [litert] extra
+    from dlcompress.exporters import litert  # noqa: F401  (registers "litert")
 from dlcompress.exporters.base import EXPORTERS, Exporter, ExportOptions
 
 __all__ = ["EXPORTERS", "ExportOptions", "Exporter"]

@@ -27,7 +27,7 @@ class OnnxExporter(Exporter):
     def export(self, artifact: Artifact, out_path: Path, options: ExportOptions) -> Artifact:
         spec = artifact.spec
         model = artifact.model.eval()  # type: ignore[union-attr]
-        routes = self.routes if options.route == "auto" else (options.route,)
+        routes = (spec.onnx_routes or self.routes) if options.route == "auto" else (options.route,)
         if options.route not in ("auto", *self.routes):
             raise ExportError(f"unknown ONNX export route {options.route!r}", f"use one of: auto, {', '.join(self.routes)}")
         feeds = spec.example_inputs(batch=2 if options.dynamic_batch else 1)
@@ -69,9 +69,21 @@ def _run_export(route: str, model: torch.nn.Module, args: tuple, out: Path, spec
                               input_names=names_in, output_names=names_out, dynamic_axes=axes or None,
                               opset_version=opset, optimize=True)
         else:
-            torch.onnx.export(model, args, str(out), dynamo=False, input_names=names_in, output_names=names_out,
-                              dynamic_axes=axes or None, opset_version=opset or DEFAULT_OPSET_TORCHSCRIPT,
-                              do_constant_folding=True)
+            with _mha_fastpath(False):  # aten::_native_multi_head_attention (ViT's eval fast path) has no symbolic
+                torch.onnx.export(model, args, str(out), dynamo=False, input_names=names_in, output_names=names_out,
+                                  dynamic_axes=axes or None, opset_version=opset or DEFAULT_OPSET_TORCHSCRIPT,
+                                  do_constant_folding=True)
+
+
+@contextlib.contextmanager
+def _mha_fastpath(enabled: bool):  # noqa: ANN202
+    """Switch ``nn.MultiheadAttention``'s fused inference path on or off for a block."""
+    before = torch.backends.mha.get_fastpath_enabled()
+    torch.backends.mha.set_fastpath_enabled(enabled)
+    try:
+        yield
+    finally:
+        torch.backends.mha.set_fastpath_enabled(before)
 
 
 def _first_line(e: BaseException) -> str:

@@ -50,3 +50,16 @@ BACKENDS.add("onnxruntime", Backend(
     "onnxruntime", Format.ONNX, exporter="onnx", runtime="onnxruntime", suffix=".onnx", requires=("onnxruntime",),
     description="ONNX file run by ONNX Runtime (CPU; CUDA where onnxruntime-gpu is installed)",
 ))
+
+BACKENDS.add("openvino", Backend(
+    "openvino", Format.OPENVINO, exporter="openvino", runtime="openvino", suffix=".xml", requires=("openvino", "nncf"),
+    extra="openvino",
+    description="OpenVINO IR (.xml + .bin) on the CPU plugin; int8 with NNCF (f32 precision unless asked otherwise)",
+))
+
+BACKENDS.add("litert", Backend(
+    "litert", Format.LITERT, exporter="litert", runtime="litert", suffix=".tflite",
+    requires=("litert_torch", "ai_edge_litert"), extra="litert",
+    description="LiteRT/TFLite flatbuffer (litert-torch, batch 1) run by the LiteRT interpreter with XNNPACK; "
+                "int8 with litert-torch's PT2E quantizer (full-integer; --int8-io for integer-only accelerators)",
+))

@@ -166,7 +166,15 @@ def batches(source: ImageSource, transform: ImageTransform, batch_size: int) -> 
 # ---------------------------------------------------------------------------------------------------------
 # Dataset loaders
 
-DATASETS: Registry[Callable[..., DataSplits]] = Registry("dataset")
+
+def _load_feed_sources() -> None:
+    """Feed datasets (tokens, speech, graphs, Go positions, frames) register themselves on first lookup."""
+    import importlib
+
+    importlib.import_module("dlcompress.toolkit.sources")
+
+
+DATASETS: Registry[Callable[..., DataSplits]] = Registry("dataset", loader=_load_feed_sources)
 
 
 def _read_idx(path: Path) -> np.ndarray:

@@ -95,12 +95,30 @@ def load_zoo(spec: ModelSpec, options: ModelOptions, data: DataSplits | None) ->
     model = spec.build().eval()
     record = StageRecord("build", {"model": spec.name, **spec.build_args}, {"weights": "random-init"})
     if checkpoint is not None:
+        edits = _structure_edits(meta)
+        if edits:
+            feeds = spec.example_inputs(1)
+            model = replay_structure(model, edits, tuple(torch.from_numpy(feeds[t.name]) for t in spec.inputs))
         load_state(model, checkpoint, options.weights)
-        record = StageRecord("build", {"model": spec.name, **spec.build_args}, {"weights": str(options.weights)})
+        record = StageRecord("build", {"model": spec.name, **spec.build_args},
+                             {"weights": str(options.weights), **({"structure": edits} if edits else {})})
     elif options.weights:
         load_pretrained(model, spec, options.weights)
         record = StageRecord("build", {"model": spec.name, **spec.build_args}, {"weights": f"torchvision:{options.weights}"})
     return Artifact(Format.TORCH, spec, model=model, lineage=(record,))
+
+
+def _structure_edits(meta: Any) -> list[dict[str, Any]]:
+    """Structure edits (pruning plans, layer replacements) a checkpoint's metadata asks to replay before loading."""
+    edits = meta.get("structure") if isinstance(meta, dict) else None
+    return [e for e in edits if isinstance(e, dict)] if isinstance(edits, list) else []
+
+
+def replay_structure(model: nn.Module, edits: list[dict[str, Any]], inputs: tuple[torch.Tensor, ...]) -> nn.Module:
+    """Re-apply the recorded edits so a pruned or depthwise-replaced checkpoint fits the freshly built model."""
+    from dlcompress.toolkit.stages.structure import apply_structure
+
+    return apply_structure(model, edits, inputs)
 
 
 def adapt_spec(spec: ModelSpec, **build_args: Any) -> ModelSpec:
@@ -240,12 +258,17 @@ def load_factory(target: str, options: ModelOptions) -> Artifact:
         raise ModelLoadError(f"factory {target} returned {type(model).__name__}, not a torch.nn.Module")
     model.eval()
     shape = options.input_shape
+    edits: list[dict[str, Any]] = []
     if options.weights:
-        load_state(model, read_checkpoint(Path(options.weights)), options.weights)
+        checkpoint = read_checkpoint(Path(options.weights))
+        edits = _structure_edits(checkpoint.get(CHECKPOINT_META_KEY) if isinstance(checkpoint, dict) else None)
+        if edits:
+            model = replay_structure(model, edits, (torch.rand(shape),))
+        load_state(model, checkpoint, options.weights)
     name = Path(module_ref).stem if module_ref.endswith(".py") else module_ref.rsplit(".", 1)[-1]
     spec = factory_spec(f"{name}.{attr}", model, shape, options)
     record = StageRecord("build", {"factory": target, "input_shape": list(shape)},
-                         {"weights": options.weights or "as returned by the factory"})
+                         {"weights": options.weights or "as returned by the factory", **({"structure": edits} if edits else {})})
     return Artifact(Format.TORCH, spec, model=model, lineage=(record,))
 
 
@@ -375,7 +398,7 @@ def _tensor_spec(value: Any) -> TensorSpec:
 # BatchNorm statistics
 
 
-def recalibrate_batchnorm(model: nn.Module, batches: list[torch.Tensor]) -> int:
+def recalibrate_batchnorm(model: nn.Module, batches: list[torch.Tensor | tuple[torch.Tensor, ...]]) -> int:
     """Re-estimate BatchNorm running statistics on real inputs (cumulative average); returns #BN layers.
 
     A randomly initialised CNN has BN statistics (0, 1) that do not match its activations, which makes its
@@ -385,16 +408,15 @@ def recalibrate_batchnorm(model: nn.Module, batches: list[torch.Tensor]) -> int:
     bns = [m for m in model.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm)]
     if not bns or not batches:
         return 0
-    saved = {m: m.momentum for m in bns}
+    saved = {m: (m.momentum, m.training) for m in bns}
     for m in bns:
         m.reset_running_stats()
         m.momentum = None
-    was_training = model.training
-    model.train()
+        m.train()  # only BN: the rest stays in eval (dropout off; detectors need targets in train mode)
     with torch.no_grad():
         for x in batches:
-            model(x)
-    for m, mom in saved.items():
+            model(*(x if isinstance(x, tuple) else (x,)))
+    for m, (mom, training) in saved.items():
         m.momentum = mom
-    model.train(was_training)
+        m.train(training)
     return len(bns)

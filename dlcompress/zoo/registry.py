@@ -13,6 +13,14 @@ from dlcompress.zoo.spec import ModelSpec
 
 FAMILIES: tuple[str, ...] = (
     "vision",
+    "reinforcement",
+    "audio",
+    "sequence",
+    "graph",
+    "detection",
+    "generative",
+    "metric",
+    "meta",
 )
 
 

@@ -20,6 +20,9 @@ class TensorSpec:
     shape: tuple[Dim, ...]
     dtype: str = "float32"
     value_range: tuple[float, float] = (0.0, 1.0)
+    unordered: bool = False
+    """Rows along dim 0 form an unordered set (a detector's boxes): validation and evaluation match rows
+    instead of comparing them by position (ties in score make their order arbitrary)."""
 
     def concrete_shape(self, batch: int = 1, **dims: int) -> tuple[int, ...]:
         """The shape with symbolic dims filled in (``batch`` and any named dims given)."""
@@ -70,6 +73,16 @@ class ModelSpec:
     export_notes: str = ""
     min_image_size: int = 1
     size_multiple: int = 1
+    dims: dict[str, int] = field(default_factory=dict)
+    """Sizes of symbolic dims other than ``batch`` (e.g. ``{"seq": 32}``) for generated inputs."""
+    default_quant_method: str | None = None
+    """The quantization method used when none is asked for (``None`` = static; ``dynamic`` suits
+    transformers and recurrent nets, whose matmuls ORT quantizes per run)."""
+    quant_op_types: tuple[str, ...] = ()
+    """ONNX op types that static int8 quantization touches (empty = every type ORT quantizes); detectors
+    keep box decoding and NMS in float by quantizing only Conv/MatMul/Gemm."""
+    onnx_routes: tuple[str, ...] = ()
+    """ONNX export routes to try, in order, when the route is ``auto`` (empty = the exporter's own order)."""
 
     def build(self, **overrides: Any) -> Any:
         """Instantiate the model (random init) with the spec's build arguments."""
@@ -77,7 +90,15 @@ class ModelSpec:
 
     @property
     def is_image_model(self) -> bool:
-        return len(self.inputs) == 1 and len(self.inputs[0].shape) == 4 and self.inputs[0].dtype == "float32"
+        """Every input is a float image batch of one shape: a classifier or detector (one input), or a Siamese
+        pair, triplet or conditional discriminator (several images, each fed from the image data)."""
+        return (bool(self.inputs) and all(len(t.shape) == 4 and t.dtype == "float32" for t in self.inputs)
+                and len({t.shape for t in self.inputs}) == 1)
+
+    @property
+    def fixed_batch(self) -> int | None:
+        """1 when no input has a symbolic ``batch`` dim (detectors take one image per call), else None."""
+        return None if any("batch" in t.shape for t in self.inputs) else 1
 
     @property
     def image_shape(self) -> tuple[int, int, int]:
@@ -95,7 +116,7 @@ class ModelSpec:
         rng = np.random.default_rng(seed)
         out: dict[str, np.ndarray] = {}
         for t in self.inputs:
-            shape = t.concrete_shape(batch)
+            shape = t.concrete_shape(batch, **self.dims)
             lo, hi = t.value_range
             if t.dtype.startswith("int"):
                 out[t.name] = rng.integers(int(lo), int(hi), size=shape).astype(t.dtype)

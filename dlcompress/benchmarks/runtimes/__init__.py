@@ -15,10 +15,12 @@ __all__ = ["RUNTIMES", "RUNTIME_MODULES", "Runtime", "RuntimeOptions", "get_runt
 RUNTIME_MODULES = {
     "torch": "dlcompress.benchmarks.runtimes.torch_runtime",
     "onnxruntime": "dlcompress.benchmarks.runtimes.onnxruntime_runtime",
+    "openvino": "dlcompress.benchmarks.runtimes.openvino_runtime",
+    "litert": "dlcompress.benchmarks.runtimes.litert_runtime",
 }
 
 # format -> the runtime used when none is named
-DEFAULT_RUNTIME = {"torch": "torch", "onnx": "onnxruntime"}
+DEFAULT_RUNTIME = {"torch": "torch", "onnx": "onnxruntime", "openvino": "openvino", "litert": "litert"}
 
 
 def get_runtime(name: str) -> type[Runtime]:

@@ -6,9 +6,11 @@ Backends register an implementation per :class:`Format` in :data:`QUANTIZERS`; O
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -16,7 +18,7 @@ from dlcompress.toolkit.artifact import Artifact
 from dlcompress.toolkit.errors import UnsupportedError
 from dlcompress.toolkit.registry import Registry
 
-METHODS = ("static", "dynamic", "fp16")
+METHODS = ("static", "dynamic", "fp16", "auto")
 CALIBRATION_METHODS = ("minmax", "entropy", "percentile")
 QUANT_FORMATS = ("qoperator", "qdq")
 
@@ -25,9 +27,14 @@ QUANT_FORMATS = ("qoperator", "qdq")
 class QuantizeOptions:
     """What to quantize to and how.
 
-    ``method``: ``static`` int8 (calibrated activations), ``dynamic`` int8 (weights only ahead of time), ``fp16``.
+    ``method``: ``static`` int8 (calibrated activations), ``dynamic`` int8 (weights only ahead of time), ``fp16``,
+    or ``auto``: the model's own default (``spec.default_quant_method``: dynamic for transformers and recurrent
+    nets), else static; see :func:`resolve_method`.
     ``quant_format``: ONNX Runtime's ``qoperator`` (QLinearConv... U8S8, the fast default on x86) or ``qdq``.
     ``reduce_range``: 7-bit weights; ``None`` = automatic (on x86 CPUs without VNNI, where U8S8 can saturate).
+    ``max_drop``: accuracy-controlled quantization: the largest absolute drop of the task metric on labelled
+    held-out data (0.01 = 1 point of top-1); layers that cost the most stay in float (formats in
+    :data:`ACCURACY_CONTROLLED`). ``advanced``: one backend's own option group (e.g. ``OpenVinoQuantizeOptions``).
     """
 
     method: str = "static"
@@ -36,6 +43,8 @@ class QuantizeOptions:
     per_channel: bool = True
     reduce_range: bool | None = None
     samples: int = 64
+    max_drop: float | None = None
+    advanced: object | None = None
 
     def __post_init__(self) -> None:
         for value, allowed, what in ((self.method, METHODS, "--method"),
@@ -45,6 +54,8 @@ class QuantizeOptions:
                 raise UnsupportedError(f"{what} {value!r} is not supported", f"use one of: {', '.join(allowed)}")
         if self.samples < 1:
             raise UnsupportedError(f"--calib-samples must be at least 1, got {self.samples}")
+        if self.max_drop is not None and not 0 <= self.max_drop < 1:
+            raise UnsupportedError(f"--max-drop must be in [0, 1) (0.01 = 1 point of top-1), got {self.max_drop}")
 
     @property
     def precision(self) -> str:
@@ -54,13 +65,92 @@ class QuantizeOptions:
 CalibrationFeeds = Iterable[dict[str, np.ndarray]]
 Quantizer = Callable[[Artifact, QuantizeOptions, "CalibrationFeeds | None", Path], Artifact]
 
-QUANTIZERS: Registry[Quantizer] = Registry("quantizer")
+
+@dataclass(frozen=True)
+class HeldOut:
+    """Labelled held-out batches for accuracy-controlled quantization (disjoint from the evaluation set)."""
+
+    feeds: list[dict[str, np.ndarray]]
+    labels: list[np.ndarray]
+    source: str = ""
+
+    @property
+    def samples(self) -> int:
+        return int(sum(len(y) for y in self.labels))
 
 
-def quantize(artifact: Artifact, options: QuantizeOptions, calibration: CalibrationFeeds | None, out_path: Path) -> Artifact:
-    """Quantize ``artifact`` into ``out_path``; the result has the same format and one more lineage record."""
-    if str(artifact.format) not in QUANTIZERS:
-        raise UnsupportedError(f"no quantizer for {artifact.format} models", f"formats with one: {', '.join(QUANTIZERS.names())}")
+AccuracyControlledQuantizer = Callable[[Artifact, QuantizeOptions, CalibrationFeeds, HeldOut, Path], Artifact]
+
+# format -> module that registers its quantizer(s); imported on the first lookup (missing extras are skipped)
+QUANTIZER_MODULES = {
+    "onnx": "dlcompress.toolkit.stages.quantize_onnx",
+    "openvino": "dlcompress.toolkit.stages.quantize_openvino",
+    "litert": "dlcompress.toolkit.stages.quantize_litert",
+}
+
+
+def _load_quantizers() -> None:
+    import importlib
+
+    for module in QUANTIZER_MODULES.values():
+        try:
+            importlib.import_module(module)
+        except ImportError:
+            continue
+
+
+QUANTIZERS: Registry[Quantizer] = Registry("quantizer", loader=_load_quantizers)
+ACCURACY_CONTROLLED: Registry[AccuracyControlledQuantizer] = Registry("accuracy-controlled quantizer",
+                                                                      loader=_load_quantizers)
+OPTION_CHECKS: dict[str, Callable[[QuantizeOptions], None]] = {}
+"""format -> a check that raises :class:`UnsupportedError` for options its quantizer cannot honour."""
+
+
+def check_options(fmt: str, options: QuantizeOptions) -> None:
+    """Fail before any work when ``options`` ask ``fmt``'s quantizer for something it cannot do."""
+    if fmt not in QUANTIZERS:
+        raise UnsupportedError(f"no quantizer for {fmt} models", f"formats with one: {', '.join(QUANTIZERS.names())}")
+    owner = getattr(options.advanced, "format", None)
+    if options.advanced is not None and owner != fmt:
+        raise UnsupportedError(f"{getattr(options.advanced, 'flags', 'these options')} are options of the {owner} "
+                               f"quantizer (this backend quantizes {fmt} models)", f"add --backend {owner}, or drop them")
+    if options.max_drop is not None and fmt not in ACCURACY_CONTROLLED:
+        raise UnsupportedError(f"--max-drop (accuracy-controlled quantization) is not available for {fmt} models",
+                               f"formats with it: {', '.join(ACCURACY_CONTROLLED.names()) or 'none installed'}")
+    if fmt in OPTION_CHECKS:
+        OPTION_CHECKS[fmt](options)
+
+
+def resolve_method(options: QuantizeOptions, spec: Any, fmt: str) -> QuantizeOptions:
+    """``auto`` -> the spec's default method where ``fmt``'s quantizer offers it, else ``static``.
+
+    ONNX Runtime quantizes transformers and LSTMs best dynamically (activation ranges taken per run; static
+    QOperator leaves attention and LSTM ops in float and adds requantization around them)."""
+    if options.method != "auto":
+        return options
+    preferred = getattr(spec, "default_quant_method", None) or "static"
+    for method in dict.fromkeys((preferred, "static")):
+        candidate = dataclasses.replace(options, method=method)
+        try:
+            check_options(fmt, candidate)
+        except UnsupportedError:
+            continue
+        return candidate
+    return dataclasses.replace(options, method="static")
+
+
+def quantize(artifact: Artifact, options: QuantizeOptions, calibration: CalibrationFeeds | None, out_path: Path,
+             held_out: HeldOut | None = None) -> Artifact:
+    """Quantize ``artifact`` into ``out_path``; the result has the same format and one more lineage record.
+    With ``options.max_drop``, ``held_out`` (labelled) is what the accuracy is controlled on."""
+    fmt = str(artifact.format)
+    options = resolve_method(options, artifact.spec, fmt)
+    check_options(fmt, options)
     if options.method == "static" and calibration is None:
         raise UnsupportedError("static quantization needs calibration data", "pass --data, or use --method dynamic")
-    return QUANTIZERS.get(str(artifact.format))(artifact, options, calibration, out_path)
+    if options.max_drop is not None:
+        if held_out is None or not held_out.feeds:
+            raise UnsupportedError("--max-drop needs labelled held-out data to measure the drop on",
+                                   "use a labelled dataset (--data fashion-mnist, digits or an ImageFolder)")
+        return ACCURACY_CONTROLLED.get(fmt)(artifact, options, calibration or [], held_out, out_path)
+    return QUANTIZERS.get(fmt)(artifact, options, calibration, out_path)

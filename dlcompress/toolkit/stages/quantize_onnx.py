@@ -52,17 +52,58 @@ def _reader(feeds: list[dict[str, np.ndarray]]):  # noqa: ANN202
     return Reader()
 
 
+# Graphs with data-dependent shapes (detectors: NMS, NonZero) get no shape inference at all. Symbolic shape
+# inference spends minutes failing on them (a tiny Faster R-CNN: 262 s, then "Incomplete symbolic shape
+# inference"), and with ONNX shape inference in the file ORT's optimizer folds torchvision's box clipping into
+# Reshape(shape=[0, -1]), which fails at run time on an image where a level has no candidate box ("Input
+# shape:{0,2,2}, requested shape:{0,-1}"). ORT's own optimisation still runs (it removes the Identity nodes
+# that shared heads export as, which the quantizer cannot read Conv biases through).
+DATA_DEPENDENT_OPS = frozenset({"NonMaxSuppression", "NonZero", "Loop"})
+
+
+def _has_data_dependent_shapes(path: Path) -> bool:
+    import onnx
+
+    graph = onnx.load(str(path), load_external_data=False).graph
+    return any(n.op_type in DATA_DEPENDENT_OPS for n in graph.node)
+
+
 def preprocess(src: Path, dst: Path) -> str:
-    """ORT's quantization pre-processing (shape inference + graph optimisation); returns what was done."""
+    """ORT's quantization pre-processing (shape inference + graph optimisation); returns what was done.
+
+    Symbolic shape inference is tried first, unless the graph has data-dependent shapes (see
+    :data:`DATA_DEPENDENT_OPS`); the ORT optimisation step always runs.
+    """
     from onnxruntime.quantization import quant_pre_process
 
+    # (symbolic, ONNX) shape inference, per attempt
+    attempts = ((False, False),) if _has_data_dependent_shapes(src) else ((True, True), (False, True))
+    failure = ""
+    for symbolic, onnx_shapes in attempts:
+        try:
+            with _quiet(), _working_dir(dst.parent):
+                quant_pre_process(str(src), str(dst), skip_symbolic_shape=not symbolic, skip_onnx_shape=not onnx_shapes)
+            inference = ("symbolic shape inference" if symbolic else "ONNX shape inference" if onnx_shapes
+                         else "no shape inference (data-dependent shapes)")
+            return f"quant_pre_process ({inference}, ORT basic optimisation)"
+        except Exception as e:  # noqa: BLE001 - pre-processing is best effort
+            failure = f"{type(e).__name__}: {str(e).splitlines()[0][:160] if str(e) else ''}"
+    shutil.copyfile(src, dst)
+    return f"pre-processing skipped: {failure}"
+
+
+@contextlib.contextmanager
+def _working_dir(folder: Path) -> Iterator[None]:
+    """Run in ``folder``: when symbolic shape inference fails (BERT, GPT, Transformer attention), ORT dumps
+    ``sym_shape_infer_temp.onnx`` and a ``<uuid>.data`` file with every weight into the current directory."""
+    import os
+
+    old = os.getcwd()
+    os.chdir(folder)
     try:
-        with _quiet():
-            quant_pre_process(str(src), str(dst), skip_symbolic_shape=False)
-        return "quant_pre_process (symbolic shape inference, ORT basic optimisation)"
-    except Exception as e:  # noqa: BLE001 - pre-processing is best effort
-        shutil.copyfile(src, dst)
-        return f"pre-processing skipped: {type(e).__name__}: {str(e).splitlines()[0][:160] if str(e) else ''}"
+        yield
+    finally:
+        os.chdir(old)
 
 
 @contextlib.contextmanager
@@ -77,6 +118,35 @@ def _quiet() -> Iterator[None]:
     finally:
         for lg, lv in zip(loggers, levels):
             lg.setLevel(lv)
+
+
+INT8_COMPUTE_OPS = ("QLinearConv", "QLinearMatMul", "QGemm", "ConvInteger", "MatMulInteger", "QAttention",
+                    "DynamicQuantizeLSTM")
+COMPUTE_OPS = ("Conv", "ConvTranspose", "MatMul", "Gemm", "LSTM", "GRU", "Attention")
+
+
+def _op_types(path: Path) -> set[str]:
+    import onnx
+
+    return {n.op_type for n in onnx.load(str(path), load_external_data=False).graph.node}
+
+
+def _strip_value_info(path: Path) -> None:
+    """Drop the inferred intermediate shapes the quantizer stored (ORT re-infers what it needs)."""
+    import onnx
+
+    model = onnx.load(str(path))
+    del model.graph.value_info[:]
+    onnx.save(model, str(path))
+
+
+def _quantizes_compute(path: Path) -> bool:
+    """Whether any conv/matmul-like op runs in int8 (a lone QLinearConcat does not count)."""
+    return any(op in INT8_COMPUTE_OPS for op in _op_types(path))
+
+
+def _float_compute_ops(path: Path) -> list[str]:
+    return sorted(set(COMPUTE_OPS) & _op_types(path))
 
 
 def quantize_onnx(artifact: Artifact, options: QuantizeOptions, calibration: CalibrationFeeds | None, out_path: Path) -> Artifact:
@@ -97,17 +167,28 @@ def quantize_onnx(artifact: Artifact, options: QuantizeOptions, calibration: Cal
             with _quiet():
                 if options.method == "static":
                     feeds = list(calibration or [])
-                    qformat = QuantFormat.QOperator if options.quant_format == "qoperator" else QuantFormat.QDQ
-                    act = QuantType.QUInt8 if options.quant_format == "qoperator" else QuantType.QInt8
                     method = {"minmax": CalibrationMethod.MinMax, "entropy": CalibrationMethod.Entropy,
                               "percentile": CalibrationMethod.Percentile}[options.calibration]
-                    quantize_static(
-                        str(pre), str(out_path), _reader(feeds), quant_format=qformat, per_channel=options.per_channel,
-                        reduce_range=reduce_range, activation_type=act, weight_type=QuantType.QInt8,
-                        calibrate_method=method,
-                        extra_options={"CalibTensorRangeSymmetric": False},
-                    )
-                    params.update(quant_format=options.quant_format, calibration=options.calibration,
+                    # QOperator has no int8 form of some ops (ConvTranspose: GAN generators); when it quantizes
+                    # no conv/matmul at all, QDQ at least stores int8 weights (ORT runs those ops in float)
+                    formats = [options.quant_format] + (["qdq"] if options.quant_format == "qoperator" else [])
+                    for fmt in formats:
+                        act = QuantType.QUInt8 if fmt == "qoperator" else QuantType.QInt8
+                        quantize_static(
+                            str(pre), str(out_path), _reader(feeds),
+                            quant_format=QuantFormat.QOperator if fmt == "qoperator" else QuantFormat.QDQ,
+                            per_channel=options.per_channel, reduce_range=reduce_range, activation_type=act,
+                            weight_type=QuantType.QInt8, calibrate_method=method,
+                            op_types_to_quantize=list(artifact.spec.quant_op_types) or None,
+                            extra_options={"CalibTensorRangeSymmetric": False},
+                        )
+                        if fmt == "qdq" or _quantizes_compute(out_path):
+                            break
+                        params["fallback"] = ("QOperator quantized no compute op (ONNX Runtime has no QOperator form for "
+                                              f"{', '.join(_float_compute_ops(out_path)) or 'these ops'}): used QDQ")
+                    if artifact.spec.quant_op_types:
+                        params["op_types"] = list(artifact.spec.quant_op_types)
+                    params.update(quant_format=fmt, calibration=options.calibration,
                                   activations="uint8" if act == QuantType.QUInt8 else "int8", weights="int8",
                                   per_channel=options.per_channel, reduce_range=reduce_range,
                                   calibration_samples=sum(len(next(iter(f.values()))) for f in feeds))
@@ -123,6 +204,9 @@ def quantize_onnx(artifact: Artifact, options: QuantizeOptions, calibration: Cal
                     model = convert_float_to_float16(onnx.load(str(src)), keep_io_types=True)
                     onnx.save(model, str(out_path))
                     params.update(weights="fp16", activations="fp16", io="fp32 (Cast at the edges)")
+            if options.method != "fp16" and _has_data_dependent_shapes(src):
+                _strip_value_info(out_path)
+                params["value_info"] = "removed (see DATA_DEPENDENT_OPS)"
         except Exception as e:  # noqa: BLE001 - ORT raises many kinds
             out_path.unlink(missing_ok=True)
             first = (str(e).strip().splitlines() or [type(e).__name__])[0]

@@ -1,0 +1,12 @@
+"""Feed datasets for non-image zoo entries; importing this package registers them in ``DATASETS``.
+
+| dataset | feeds | source |
+|---|---|---|
+| text-topics, text-lm, text-pairs | BERT, GPT, Transformer | real text: scikit-learn's bundled dataset descriptions |
+| spoken-digits, speech-waveforms | CTC model, WaveNet | real speech synthesized offline by espeak-ng, held-out voices |
+| karate-club, communities | GCN | Zachary's karate club (real); generated community graphs |
+| go-positions | AlphaGo nets | positions of games played by a rule-based random player (synthetic by rules) |
+| atari-frames | DQN, A3C | frames of a small Pong/Breakout-like simulator (synthetic: no Atari emulator offline) |
+"""
+
+from dlcompress.toolkit.sources import atari, go, graphs, speech, text  # noqa: F401  (registers datasets)

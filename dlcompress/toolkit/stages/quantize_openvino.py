@@ -1,0 +1,284 @@
+"""OpenVINO quantization with NNCF: same format in, same format out (an IR in, an IR out).
+
+- ``static`` int8: ``nncf.quantize`` on the ``ov.Model`` with the real calibration feeds (``nncf.Dataset``),
+  one sample per item so ``subset_size`` counts samples.
+- accuracy-controlled int8 (``max_drop``): ``nncf.quantize_with_accuracy_control`` with a top-1 validation
+  function on labelled held-out batches; NNCF puts back to float the layers that cost the most until the drop
+  is within ``max_drop`` (it validates with ``INFERENCE_PRECISION_HINT=f32``, so bf16 noise is not counted).
+- ``fp16``: the IR saved with fp16 weights (``compress_to_fp16``); the CPU computes in the runtime's precision.
+
+NNCF inserts FakeQuantize nodes; OpenVINO's CPU plugin runs the quantized convolutions and matmuls in int8.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import logging
+import re
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, ClassVar
+
+import numpy as np
+
+from dlcompress.toolkit.artifact import Artifact, StageRecord
+from dlcompress.toolkit.errors import QuantizationError, UnsupportedError
+from dlcompress.toolkit.scope import Scope
+from dlcompress.toolkit.stages.quantize import (
+    ACCURACY_CONTROLLED, OPTION_CHECKS, QUANTIZERS, CalibrationFeeds, HeldOut, QuantizeOptions,
+)
+
+PRESETS = ("performance", "mixed")
+MODEL_TYPES = ("auto", "cnn", "transformer")
+METHODS = ("static", "fp16")
+# torch module classes a scope may name, and the OpenVINO op types they become
+TORCH_TYPE_ALIASES: dict[str, tuple[str, ...]] = {
+    "Conv1d": ("Convolution", "GroupConvolution"), "Conv2d": ("Convolution", "GroupConvolution"),
+    "Conv3d": ("Convolution", "GroupConvolution"), "Linear": ("MatMul",),
+    "ConvTranspose2d": ("ConvolutionBackpropData", "GroupConvolutionBackpropData"),
+}
+QUANTIZABLE = ("Convolution", "GroupConvolution", "MatMul", "ConvolutionBackpropData")
+
+
+@dataclass(frozen=True)
+class OpenVinoQuantizeOptions:
+    """NNCF's own options. ``preset``: ``performance`` (symmetric activations) or ``mixed`` (asymmetric
+    activations); None = NNCF's choice for the model type. ``ignored_scope``: scope strings (``NODE``,
+    ``re:PATTERN``, ``type:OPTYPE``) naming OpenVINO nodes to leave in float; ``type:`` also takes torch
+    classes (``type:Linear`` = MatMul). ``model_type``: ``transformer`` keeps attention softmax/norms in
+    float; ``auto`` = transformer when the graph has a Softmax."""
+
+    format: ClassVar[str] = "openvino"
+    flags: ClassVar[str] = "--preset, --no-fast-bias-correction and --ignore"
+
+    preset: str | None = None
+    fast_bias_correction: bool = True
+    ignored_scope: tuple[str, ...] = ()
+    model_type: str = "auto"
+
+    def __post_init__(self) -> None:
+        if self.preset is not None and self.preset not in PRESETS:
+            raise UnsupportedError(f"--preset {self.preset!r} is not supported", f"use one of: {', '.join(PRESETS)}")
+        if self.model_type not in MODEL_TYPES:
+            raise UnsupportedError(f"model type {self.model_type!r} is not supported", f"use one of: {', '.join(MODEL_TYPES)}")
+        Scope.parse(self.ignored_scope)  # a bad regular expression is a user error now, not after the export
+
+    @property
+    def scope(self) -> Scope:
+        return Scope.parse(self.ignored_scope)
+
+
+def check(options: QuantizeOptions) -> None:
+    """Reject ONNX-Runtime-only options instead of silently ignoring them."""
+    if options.method not in METHODS:
+        raise UnsupportedError(f"--method {options.method} is not available for OpenVINO",
+                               "OpenVINO int8 is calibrated (--method static, NNCF), or use --method fp16")
+    defaults = QuantizeOptions()
+    ort_only = [flag for flag, value, default in (
+        ("--quant-format", options.quant_format, defaults.quant_format),
+        ("--calibration", options.calibration, defaults.calibration),
+        ("--no-per-channel", options.per_channel, defaults.per_channel),
+        ("--reduce-range", options.reduce_range, defaults.reduce_range)) if value != default]
+    if ort_only:
+        raise UnsupportedError(f"{', '.join(ort_only)} {'is an option' if len(ort_only) == 1 else 'are options'} of "
+                               "the ONNX Runtime quantizer, not of OpenVINO/NNCF",
+                               "drop it; NNCF quantizes weights per channel with min-max ranges; see --preset")
+
+
+def _advanced(options: QuantizeOptions) -> OpenVinoQuantizeOptions:
+    return options.advanced if isinstance(options.advanced, OpenVinoQuantizeOptions) else OpenVinoQuantizeOptions()
+
+
+# ---------------------------------------------------------------------------------------------------- helpers
+def read_model(artifact: Artifact) -> Any:
+    import openvino as ov
+
+    return ov.Core().read_model(str(artifact.path))
+
+
+def samples(feeds: CalibrationFeeds) -> list[dict[str, np.ndarray]]:
+    """Batched feeds as one-sample items (batch dim kept), so NNCF's ``subset_size`` counts samples."""
+    items = []
+    for feed in feeds:
+        n = len(next(iter(feed.values())))
+        items += [{k: v[i:i + 1] for k, v in feed.items()} for i in range(n)]
+    return items
+
+
+def ignored_scope(model: Any, scope: Scope) -> Any:
+    """The scope as an ``nncf.IgnoredScope`` over the model's nodes; a rule that matches nothing is a user error."""
+    import nncf
+
+    if not scope:
+        return None
+    ops = list(model.get_ordered_ops())
+    names = {op.get_friendly_name() for op in ops}
+    types = {op.get_type_name() for op in ops}
+    hint = ("node names look like " + ", ".join(sorted(op.get_friendly_name() for op in ops
+                                                       if op.get_type_name() in QUANTIZABLE)[:3])
+            + f"; op types here: {', '.join(sorted(types & {*QUANTIZABLE, 'Add', 'Multiply', 'Softmax'}))}")
+    for n in scope.names:
+        if n not in names:
+            raise UnsupportedError(f"--ignore {n!r} names no node of the OpenVINO model", hint)
+    patterns = [f"(?:{p})$" for p in scope.patterns]  # whole-name match, as everywhere in dlcompress
+    for p, full in zip(scope.patterns, patterns):
+        if not any(re.match(full, n) for n in names):
+            raise UnsupportedError(f"--ignore re:{p} matches no node of the OpenVINO model", hint)
+    ov_types: list[str] = []
+    for t in scope.types:
+        found = [x for x in TORCH_TYPE_ALIASES.get(t, (t,)) if x in types]
+        if not found:
+            raise UnsupportedError(f"--ignore type:{t} matches no op of the OpenVINO model", hint)
+        ov_types += found
+    return nncf.IgnoredScope(names=list(scope.names), patterns=patterns, types=sorted(set(ov_types)), validate=False)
+
+
+def model_type(model: Any, choice: str) -> tuple[Any, str]:
+    """NNCF's ModelType for ``choice`` (``auto``: transformer when the graph has a Softmax)."""
+    import nncf
+
+    if choice == "auto":
+        has_softmax = any(op.get_type_name().startswith("Softmax") for op in model.get_ordered_ops())
+        choice = "transformer" if has_softmax else "cnn"
+    return (nncf.ModelType.TRANSFORMER if choice == "transformer" else None), choice
+
+
+def count_ops(model: Any, op_type: str) -> int:
+    return sum(1 for op in model.get_ordered_ops() if op.get_type_name() == op_type)
+
+
+@contextlib.contextmanager
+def _quiet() -> Iterator[None]:
+    """NNCF logs and draws progress bars on stdout; ``--json`` keeps stdout for the report."""
+    loggers = [logging.getLogger(n) for n in ("nncf", "torch.utils.cpp_extension")]  # NNCF probes torch too
+    levels = [lg.level for lg in loggers]
+    for lg in loggers:
+        lg.setLevel(logging.ERROR)
+    try:
+        with contextlib.redirect_stdout(io.StringIO()):
+            yield
+    finally:
+        for lg, lv in zip(loggers, levels):
+            lg.setLevel(lv)
+
+
+def top1(compiled: Any, data: Any) -> float:
+    """Top-1 of a compiled model over (feed, labels) batches: NNCF's validation function."""
+    correct = total = 0
+    out = compiled.outputs[0]
+    for feed, labels in data:
+        logits = compiled(feed)[out]
+        correct += int(np.sum(np.argmax(logits, axis=1) == labels))
+        total += len(labels)
+    return correct / max(total, 1)
+
+
+def _f32_top1(model: Any, held_out: HeldOut) -> float:
+    import openvino as ov
+
+    compiled = ov.Core().compile_model(model, "CPU", {"INFERENCE_PRECISION_HINT": "f32"})
+    return top1(compiled, zip(held_out.feeds, held_out.labels))
+
+
+def _save(artifact: Artifact, model: Any, out_path: Path, params: dict[str, Any], effect: dict[str, Any],
+          start: float, precision: str, fp16: bool = False) -> Artifact:
+    from dlcompress.exporters.openvino import save
+
+    save(model, out_path, compress_to_fp16=fp16)
+    before = artifact.size_bytes or 0
+    after = out_path.stat().st_size + out_path.with_suffix(".bin").stat().st_size
+    effect = {"size_bytes_before": before, "size_bytes_after": after,
+              "size_ratio": round(after / before, 4) if before else None, **effect}
+    record = StageRecord("quantize", params, effect, seconds=round(time.perf_counter() - start, 2))
+    return artifact.derive(record, path=out_path, precision=precision)
+
+
+def _common(artifact: Artifact, options: QuantizeOptions, calibration: CalibrationFeeds) -> tuple[Any, dict, dict]:
+    """The model, NNCF keyword arguments and the lineage parameters shared by both int8 modes."""
+    import nncf
+
+    check(options)
+    adv = _advanced(options)
+    model = read_model(artifact)
+    items = samples(calibration)
+    if not items:
+        raise QuantizationError("OpenVINO int8 needs calibration samples", "pass --data with images")
+    mtype, mtype_name = model_type(model, adv.model_type)
+    kwargs: dict[str, Any] = {
+        "subset_size": min(options.samples, len(items)), "fast_bias_correction": adv.fast_bias_correction,
+        "ignored_scope": ignored_scope(model, adv.scope), "model_type": mtype,
+        "preset": None if adv.preset is None else nncf.QuantizationPreset(adv.preset),
+    }
+    preset = adv.preset or ("mixed" if mtype_name == "transformer" else "performance")
+    params: dict[str, Any] = {
+        "backend": "openvino", "tool": f"nncf {nncf.__version__}", "method": "static", "preset": preset,
+        "weights": "int8 symmetric, per channel",
+        "activations": "int8 " + ("symmetric" if preset == "performance" else "asymmetric") + ", per tensor",
+        "calibration_samples": kwargs["subset_size"], "fast_bias_correction": adv.fast_bias_correction,
+        "model_type": mtype_name + (" (auto)" if adv.model_type == "auto" else ""),
+        "ignored_scope": adv.scope.strings(),
+    }
+    return model, kwargs, params
+
+
+def _failed(e: Exception, what: str) -> QuantizationError:
+    first = (str(e).strip().splitlines() or [type(e).__name__])[0]
+    return QuantizationError(f"NNCF {what} failed: {type(e).__name__}: {first[:300]}",
+                             "try --preset mixed, or --ignore the failing layers")
+
+
+# --------------------------------------------------------------------------------------------- quantizers
+def quantize_openvino(artifact: Artifact, options: QuantizeOptions, calibration: CalibrationFeeds | None,
+                      out_path: Path) -> Artifact:
+    """Static int8 with ``nncf.quantize`` (or fp16 weights) of an OpenVINO IR."""
+    start = time.perf_counter()
+    if options.method == "fp16":
+        check(options)
+        params = {"backend": "openvino", "method": "fp16", "weights": "fp16", "activations": "runtime precision"}
+        return _save(artifact, read_model(artifact), out_path, params, {}, start, "fp16", fp16=True)
+    import nncf
+
+    model, kwargs, params = _common(artifact, options, calibration or [])
+    try:
+        with _quiet():
+            quantized = nncf.quantize(model, nncf.Dataset(samples(calibration or [])), **kwargs)
+    except (UnsupportedError, QuantizationError):
+        raise
+    except Exception as e:  # noqa: BLE001 - NNCF raises many kinds
+        raise _failed(e, "quantization") from None
+    return _save(artifact, quantized, out_path, params, {"fake_quantize_nodes": count_ops(quantized, "FakeQuantize")},
+                 start, "int8")
+
+
+def quantize_openvino_accuracy(artifact: Artifact, options: QuantizeOptions, calibration: CalibrationFeeds,
+                               held_out: HeldOut, out_path: Path) -> Artifact:
+    """Int8 with ``nncf.quantize_with_accuracy_control``: top-1 on ``held_out`` drops at most ``max_drop``."""
+    import nncf
+
+    start = time.perf_counter()
+    model, kwargs, params = _common(artifact, options, calibration)
+    validation = nncf.Dataset(list(zip(held_out.feeds, held_out.labels)), lambda item: item[0])
+    try:
+        with _quiet():
+            quantized = nncf.quantize_with_accuracy_control(
+                model, nncf.Dataset(samples(calibration)), validation, top1, max_drop=float(options.max_drop or 0),
+                drop_type=nncf.DropType.ABSOLUTE, **kwargs)
+    except (UnsupportedError, QuantizationError):
+        raise
+    except Exception as e:  # noqa: BLE001 - NNCF raises many kinds
+        raise _failed(e, "accuracy-controlled quantization") from None
+    before, after = _f32_top1(model, held_out), _f32_top1(quantized, held_out)
+    params.update(mode="accuracy-controlled", max_drop=options.max_drop, held_out_samples=held_out.samples,
+                  held_out_source=held_out.source)
+    effect = {"fake_quantize_nodes": count_ops(quantized, "FakeQuantize"), "held_out_top1_fp32": round(before, 6),
+              "held_out_top1_int8": round(after, 6), "held_out_drop": round(before - after, 6),
+              "within_max_drop": before - after <= float(options.max_drop or 0) + 1e-9}
+    return _save(artifact, quantized, out_path, params, effect, start, "int8")
+
+
+QUANTIZERS.add("openvino", quantize_openvino)
+ACCURACY_CONTROLLED.add("openvino", quantize_openvino_accuracy)
+OPTION_CHECKS["openvino"] = check
