@@ -18,7 +18,7 @@ from dlcompress.benchmarks.runtimes import Runtime, RuntimeOptions, open_runtime
 from dlcompress.toolkit.artifact import Artifact, Format, StageRecord
 from dlcompress.toolkit.complexity import count_macs, count_params
 from dlcompress.toolkit.data import DataSplits, ImageSource, ImageTransform, load_dataset
-from dlcompress.toolkit.errors import DatasetError
+from dlcompress.toolkit.errors import DatasetError, InputShapeError
 from dlcompress.toolkit.feeds import FEEDS_KIND, FeedSplits, is_feed_dataset
 from dlcompress.toolkit.metrics import Fidelity, collect_batches, first_output, task_fidelity, top1_accuracy
 from dlcompress.toolkit.models import ModelOptions, load_model, recalibrate_batchnorm
@@ -230,10 +230,13 @@ def measure_variants(
     runtime_options: RuntimeOptions, memory: bool = True,
 ) -> tuple[list[Row], list[str]]:
     """Evaluate (metric, fidelity vs the first variant) and time (interleaved) every variant."""
+    spec = prepared.spec
+    if spec.fixed_batch is not None and bench.batch > spec.fixed_batch:
+        raise InputShapeError(f"{spec.name} takes {spec.fixed_batch} input per call ({spec.signature()}), so it "
+                              f"cannot be timed at --batch {bench.batch}", f"use --batch {spec.fixed_batch}")
     runtimes: dict[str, Runtime] = {}
     for v in variants:
         runtimes[v.name] = open_runtime(v.artifact, runtime_options, v.runtime)
-    spec = prepared.spec
     eval_n = data_options.eval_samples or None
     eval_feeds = prepared.feeds("test", eval_n, data_options.eval_batch)
     labels = prepared.labels(eval_n)

@@ -227,6 +227,7 @@ def write_matrix(matrix: Matrix, out: Path) -> tuple[Path, Path]:
     for path, text in zip(paths, (json.dumps(matrix.to_json(), indent=2, default=str) + "\n", matrix.to_markdown())):
         with atomic_file(path, overwrite=True) as tmp:
             tmp.write_text(text)
+            tmp.chmod(0o644)  # a document, readable by all (the staging file is created 0600)
     return paths
 
 

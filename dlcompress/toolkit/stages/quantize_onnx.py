@@ -62,10 +62,7 @@ DATA_DEPENDENT_OPS = frozenset({"NonMaxSuppression", "NonZero", "Loop"})
 
 
 def _has_data_dependent_shapes(path: Path) -> bool:
-    import onnx
-
-    graph = onnx.load(str(path), load_external_data=False).graph
-    return any(n.op_type in DATA_DEPENDENT_OPS for n in graph.node)
+    return bool(DATA_DEPENDENT_OPS & _op_types(path))
 
 
 def preprocess(src: Path, dst: Path) -> str:
@@ -126,9 +123,19 @@ COMPUTE_OPS = ("Conv", "ConvTranspose", "MatMul", "Gemm", "LSTM", "GRU", "Attent
 
 
 def _op_types(path: Path) -> set[str]:
+    """Op types of a model file, subgraphs (If/Loop bodies: where torchvision's NMS sits) included."""
     import onnx
 
-    return {n.op_type for n in onnx.load(str(path), load_external_data=False).graph.node}
+    def walk(graph) -> set[str]:  # noqa: ANN001
+        ops = set()
+        for n in graph.node:
+            ops.add(n.op_type)
+            for a in n.attribute:
+                for g in ([a.g] if a.type == onnx.AttributeProto.GRAPH else list(a.graphs)):
+                    ops |= walk(g)
+        return ops
+
+    return walk(onnx.load(str(path), load_external_data=False).graph)
 
 
 def _strip_value_info(path: Path) -> None:
