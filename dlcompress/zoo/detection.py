@@ -88,7 +88,8 @@ def build_segmenter(arch: str, num_classes: int = VOC_CLASSES) -> nn.Module:
 
 
 def _tiny_features(width_mult: float, dilated: bool = False) -> tuple[nn.Sequential, list[int]]:
-    """MobileNetV3-Large features at ``width_mult`` and the indices of its stage outputs (C0..C5)."""
+    """MobileNetV3-Large features at ``width_mult`` (the last stage dilated: output stride 16) and the indices
+    of its stage outputs (C0..C5)."""
     from torchvision.models import mobilenet_v3_large
 
     features = mobilenet_v3_large(width_mult=width_mult, reduced_tail=True, dilated=dilated).features
@@ -204,13 +205,13 @@ def build_tiny_detector(kind: str, num_classes: int = TINY_CLASSES, image_size: 
 
 def build_tiny_segmenter(kind: str, num_classes: int = TINY_CLASSES, width_mult: float = 0.25,
                          channels: int = 32) -> nn.Module:
-    """DeepLabV3 (ASPP head) or FCN on MobileNetV3 at ``width_mult``. Not dilated (output stride 32):
-    PyTorch's CPU kernels for dilated depthwise convs are ~10x slower than plain ones."""
+    """DeepLabV3 (ASPP head, atrous rates scaled to the 8x8 map of a 128 px input) or FCN on a dilated
+    MobileNetV3 at ``width_mult`` (output stride 16, as torchvision's segmentation backbones)."""
     from torchvision.models._utils import IntermediateLayerGetter
     from torchvision.models.segmentation.deeplabv3 import ASPP, DeepLabV3
     from torchvision.models.segmentation.fcn import FCN, FCNHead
 
-    features, stages = _tiny_features(width_mult)
+    features, stages = _tiny_features(width_mult, dilated=True)
     backbone = IntermediateLayerGetter(features, {str(stages[-1]): "out"})
     inplanes = features[stages[-1]].out_channels
     if kind == "fcn":
