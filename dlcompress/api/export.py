@@ -47,7 +47,7 @@ def export(request: ExportRequest) -> ExportResult:
     with atomic_file(out, request.overwrite) as tmp:
         tmp_named = tmp.with_name(tmp.name + exporter.suffix)
         art = exporter.export(prepared.artifact, tmp_named, request.export)
-        feeds = [prepared.spec.example_inputs(2, seed=s) for s in range(2)] + prepared.feeds("test", 8, 8)
+        feeds = prepared.validation_feeds()
         result = validate_outputs(open_runtime(prepared.artifact, options), open_runtime(art, options), feeds,
                                   prepared.spec.atol, prepared.spec.rtol)
         for sibling in sibling_files(tmp_named):  # OpenVINO's .bin: renamed beside the target before the .xml lands

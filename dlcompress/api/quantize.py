@@ -74,7 +74,7 @@ def export_validated(prepared: Prepared, folder: Path, backend: Backend, export:
     rec = exported.lineage[-1]
     if rec.effect.get("fallback_from"):
         note(f"first export route failed, used the next one: {rec.effect['fallback_from'][0]}")
-    feeds = [art.spec.example_inputs(2, seed=s) for s in range(2)] + prepared.feeds("test", 8, 8)
+    feeds = prepared.validation_feeds()
     exact = dataclasses.replace(runtime_options, inference_precision=None)  # never validate at reduced precision
     result = validate_outputs(open_runtime(art, exact), open_runtime(exported, exact, backend.runtime),
                               feeds, art.spec.atol, art.spec.rtol)
