@@ -4,7 +4,6 @@ through the normal pipeline and measured in one interleaved run, into one accura
 from __future__ import annotations
 
 import dataclasses
-import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -21,13 +20,13 @@ from dlcompress.benchmarks.report import Report, Row
 from dlcompress.benchmarks.roofline import estimates_for
 from dlcompress.benchmarks.runtimes import Runtime, RuntimeOptions, open_runtime
 from dlcompress.benchmarks.variants import (
-    METHOD_FOR_PRECISION, TORCH, UNSUPPORTED, artifact_folder, check_backend, cuda_skip_reason, describe_failure,
+    METHOD_FOR_PRECISION, TORCH, UNSUPPORTED, artifact_folder, check_backend, cuda_skip_reason,
     device_setup, runtime_for,
 )
 from dlcompress.exporters import ExportOptions
 from dlcompress.toolkit.artifact import Artifact
 from dlcompress.toolkit.backends import BACKENDS
-from dlcompress.toolkit.errors import GateError, UnsupportedError
+from dlcompress.toolkit.errors import GateError, UnsupportedError, describe_failure
 from dlcompress.toolkit.metrics import collect_outputs, fidelity, top1_accuracy
 from dlcompress.toolkit.models import ModelOptions
 from dlcompress.toolkit.outputs import atomic_dir, check_writable, default_out_dir
@@ -329,7 +328,3 @@ def _generic_reason(backend: str, batch: int, macs: int | None) -> str:
     if backend == TORCH:
         return "PT2E int8 gains depend on Inductor fusing quantize/dequantize into oneDNN int8 kernels; unfused ops run in fp32"
     return "no structural cause found; compare p90 columns or rerun (machine noise)"
-
-
-def timestamp() -> str:
-    return time.strftime("%Y%m%d-%H%M%S")

@@ -18,7 +18,7 @@ from dlcompress.benchmarks.report import Report
 from dlcompress.benchmarks.runtimes import RuntimeOptions, get_runtime, open_runtime
 from dlcompress.exporters import EXPORTERS, ExportOptions
 from dlcompress.exporters.validate import validate_outputs
-from dlcompress.toolkit.artifact import Artifact, Format
+from dlcompress.toolkit.artifact import Artifact
 from dlcompress.toolkit.backends import BACKENDS, Backend
 from dlcompress.toolkit.errors import DatasetError, UnsupportedError
 from dlcompress.toolkit.models import ModelOptions

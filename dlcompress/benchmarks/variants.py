@@ -11,9 +11,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from dlcompress.benchmarks.runtimes import RuntimeOptions
-from dlcompress.toolkit.artifact import Artifact
 from dlcompress.toolkit.backends import BACKENDS
-from dlcompress.toolkit.errors import DLCompressError, UnsupportedError
+from dlcompress.toolkit.errors import UnsupportedError
 
 PRECISIONS = ("fp32", "int8", "fp16")
 DEVICES = ("cpu", "cuda", "edge")
@@ -87,19 +86,8 @@ def check_backend(name: str) -> None:
     BACKENDS.get(name).require()
 
 
-def describe_failure(e: BaseException) -> str:
-    if isinstance(e, DLCompressError):
-        return str(e)
-    first = (str(e).strip().splitlines() or [""])[0]
-    return f"{type(e).__name__}: {first[:300]}"
-
-
 def artifact_folder(root: Path, model: str, backend: str) -> Path:
     safe = "".join(c if c.isalnum() or c in "-_." else "_" for c in model)
     folder = root / "artifacts" / safe / backend
     folder.mkdir(parents=True, exist_ok=True)
     return folder
-
-
-def torch_state_note(artifact: Artifact) -> str | None:
-    return "in-process torch module: peak memory is not probed separately" if artifact.path is None else None

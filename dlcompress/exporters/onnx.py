@@ -13,7 +13,7 @@ import torch
 
 from dlcompress.exporters.base import EXPORTERS, Exporter, ExportOptions
 from dlcompress.toolkit.artifact import Artifact, Format, StageRecord
-from dlcompress.toolkit.errors import ExportError
+from dlcompress.toolkit.errors import ExportError, first_line
 
 DEFAULT_OPSET_TORCHSCRIPT = 17
 
@@ -41,7 +41,7 @@ class OnnxExporter(Exporter):
             try:
                 _run_export(route, model, args, out_path, spec, axes, options.opset)
             except Exception as e:  # noqa: BLE001 - exporters raise anything; collect and try the next route
-                failures.append(f"{route}: {type(e).__name__}: {_first_line(e)}")
+                failures.append(f"{route}: {type(e).__name__}: {first_line(e)}")
                 out_path.unlink(missing_ok=True)
                 continue
             import onnx
@@ -84,14 +84,6 @@ def _mha_fastpath(enabled: bool):  # noqa: ANN202
         yield
     finally:
         torch.backends.mha.set_fastpath_enabled(before)
-
-
-def _first_line(e: BaseException) -> str:
-    import re
-
-    text = re.sub(r"\x1b\[[0-9;]*m", "", str(e))
-    lines = [ln for ln in text.strip().splitlines() if ln.strip()]
-    return (lines[0] if lines else "")[:300]
 
 
 EXPORTERS.add("onnx", OnnxExporter())

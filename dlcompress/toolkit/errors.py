@@ -2,6 +2,23 @@
 
 from __future__ import annotations
 
+import re
+
+_ANSI = re.compile(r"\x1b\[[0-9;]*m")
+
+
+def first_line(e: BaseException, limit: int = 300) -> str:
+    """The first non-empty line of an exception's message, colour codes removed, at most ``limit`` characters."""
+    lines = [ln.strip() for ln in _ANSI.sub("", str(e)).splitlines() if ln.strip()]
+    return (lines[0] if lines else "")[:limit]
+
+
+def describe_failure(e: BaseException, limit: int = 300) -> str:
+    """One line for a failure of a third-party library: ``Type: first line``; our own errors as they are."""
+    if isinstance(e, DLCompressError):
+        return str(e)
+    return f"{type(e).__name__}: {first_line(e, limit)}"
+
 
 class DLCompressError(Exception):
     """Base class for every error that is the user's to fix (bad input, missing package, ...).

@@ -18,11 +18,14 @@ from torch import nn
 
 from dlcompress.toolkit.artifact import Artifact, Format, StageRecord
 from dlcompress.toolkit.data import DataSplits
-from dlcompress.toolkit.errors import InputShapeError, InvalidModelFileError, ModelLoadError, WeightsError
+from dlcompress.toolkit.errors import InputShapeError, InvalidModelFileError, ModelLoadError, WeightsError, first_line
 from dlcompress.zoo import MODELS
 from dlcompress.zoo.spec import ModelSpec, TensorSpec, image_classifier_io
 
 CHECKPOINT_META_KEY = "dlcompress"
+
+
+INIT_SEED = 0  # zoo models without weights are built from this seed, so runs (and CI) are reproducible
 
 
 @dataclass(frozen=True)
@@ -92,8 +95,10 @@ def load_zoo(spec: ModelSpec, options: ModelOptions, data: DataSplits | None) ->
         spec = apply_input_shape(spec, options.input_shape)
     if options.mean is not None or options.std is not None:
         spec = spec.replace(mean=options.mean, std=options.std)
-    model = spec.build().eval()
-    record = StageRecord("build", {"model": spec.name, **spec.build_args}, {"weights": "random-init"})
+    with torch.random.fork_rng(devices=[]):  # the same random-init model on every run, without touching the caller's RNG
+        torch.manual_seed(INIT_SEED)
+        model = spec.build().eval()
+    record = StageRecord("build", {"model": spec.name, **spec.build_args}, {"weights": "random-init", "seed": INIT_SEED})
     if checkpoint is not None:
         edits = _structure_edits(meta)
         if edits:
@@ -196,8 +201,7 @@ def read_checkpoint(path: Path) -> Any:
     try:
         return torch.load(path, map_location="cpu", weights_only=True)
     except Exception as e:  # noqa: BLE001 - torch raises many types for corrupt files
-        first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
-        raise WeightsError(f"cannot read weights file {path}: {first[:200]}",
+        raise WeightsError(f"cannot read weights file {path}: {first_line(e, 200) or type(e).__name__}",
                            "pass a state_dict saved with torch.save (weights only)") from None
 
 
@@ -249,7 +253,7 @@ def load_factory(target: str, options: ModelOptions) -> Artifact:
     if fn is None or not callable(fn):
         raise ModelLoadError(f"{module_ref} has no callable {attr!r}")
     if options.input_shape is None:
-        raise InputShapeError(f"a model from a factory needs its input shape", "add --input-shape, e.g. 1,3,224,224")
+        raise InputShapeError("a model from a factory needs its input shape", "add --input-shape, e.g. 1,3,224,224")
     try:
         model = fn()
     except Exception as e:  # noqa: BLE001 - user code

@@ -2,14 +2,34 @@
 
 from __future__ import annotations
 
+import contextlib
+import io
+import logging
 import os
 import sys
+from collections.abc import Iterator
 
 from rich.console import Console
 from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
 console = Console(stderr=True, highlight=False)
+
+
+@contextlib.contextmanager
+def silenced(*logger_names: str) -> Iterator[None]:
+    """Swallow what a library prints on stdout and logs below ERROR (``--json`` keeps stdout for the report);
+    ``""`` names the root logger."""
+    loggers = [logging.getLogger(n or None) for n in logger_names]
+    levels = [lg.level for lg in loggers]
+    for lg in loggers:
+        lg.setLevel(logging.ERROR)
+    try:
+        with contextlib.redirect_stdout(io.StringIO()):
+            yield
+    finally:
+        for lg, lv in zip(loggers, levels):
+            lg.setLevel(lv)
 
 
 def quiet() -> bool:

@@ -175,34 +175,25 @@ def float_interface(src: Path, dst: Path) -> list[str]:
         return len(sg.tensors) - 1
 
     remap: dict[int, int] = {}
-    new_front, new_back = [], []
-    for pos, t_index in enumerate(list(sg.inputs)):
-        t = sg.tensors[t_index]
-        if t.type not in int_types or t.quantization is None or t.quantization.scale is None:
-            continue
-        f = float_twin(t_index, "_int8")
-        op = schema.OperatorT()
-        op.opcodeIndex = _opcode_index(schema, model, schema.BuiltinOperator.QUANTIZE, 2)
-        op.inputs, op.outputs = [f], [t_index]
-        new_front.append(op)
-        sg.inputs[pos] = f
-        remap[t_index] = f
-        changed.append(f"input {_tensor_name(sg, f)}: {_type_name(schema, t.type)} -> float32 (QUANTIZE added)")
-    for pos, t_index in enumerate(list(sg.outputs)):
-        t = sg.tensors[t_index]
-        if t.type not in int_types or t.quantization is None or t.quantization.scale is None:
-            continue
-        f = float_twin(t_index, "_int8")
-        op = schema.OperatorT()
-        op.opcodeIndex = _opcode_index(schema, model, schema.BuiltinOperator.DEQUANTIZE, 2)
-        op.inputs, op.outputs = [t_index], [f]
-        new_back.append(op)
-        sg.outputs[pos] = f
-        remap[t_index] = f
-        changed.append(f"output {_tensor_name(sg, f)}: {_type_name(schema, t.type)} -> float32 (DEQUANTIZE added)")
+    added: dict[str, list] = {"input": [], "output": []}
+    sides = (("input", sg.inputs, schema.BuiltinOperator.QUANTIZE, "QUANTIZE"),
+             ("output", sg.outputs, schema.BuiltinOperator.DEQUANTIZE, "DEQUANTIZE"))
+    for side, indices, builtin, op_name in sides:
+        for pos, t_index in enumerate(list(indices)):
+            t = sg.tensors[t_index]
+            if t.type not in int_types or t.quantization is None or t.quantization.scale is None:
+                continue
+            f = float_twin(t_index, "_int8")
+            op = schema.OperatorT()
+            op.opcodeIndex = _opcode_index(schema, model, builtin, 2)
+            op.inputs, op.outputs = ([f], [t_index]) if side == "input" else ([t_index], [f])
+            added[side].append(op)
+            indices[pos] = f
+            remap[t_index] = f
+            changed.append(f"{side} {_tensor_name(sg, f)}: {_type_name(schema, t.type)} -> float32 ({op_name} added)")
     if not changed:
         raise UnsupportedError(f"{src} has no int8/uint8 inputs or outputs to convert")
-    sg.operators = [*new_front, *sg.operators, *new_back]
+    sg.operators = [*added["input"], *sg.operators, *added["output"]]
     for sig in model.signatureDefs or []:
         if sig.subgraphIndex not in (0, None):
             continue

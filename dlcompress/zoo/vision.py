@@ -64,7 +64,16 @@ def build_torchvision(arch: str, num_classes: int = 1000, in_chans: int = 3, ima
     if arch.startswith("vit"):
         kwargs["image_size"] = image_size
     model = tvm.get_model(arch, weights=None, **kwargs)
+    if arch.startswith("vit"):
+        unzero_vit_head(model)
     return replace_first_conv(model, in_chans)
+
+
+def unzero_vit_head(model: nn.Module) -> nn.Module:
+    """torchvision zero-initialises ViT's classification head, so a random-init ViT outputs all-zero logits and
+    every export or int8 variant "matches" it exactly; a small random head (std 0.02) makes them comparable."""
+    nn.init.trunc_normal_(model.heads.head.weight, std=0.02)
+    return model
 
 
 class SmallCNN(nn.Module):
@@ -397,8 +406,8 @@ def _tiny_densenet(num_classes: int, image_size: int) -> nn.Module:
 def _tiny_vit(num_classes: int, image_size: int) -> nn.Module:
     from torchvision.models.vision_transformer import VisionTransformer
 
-    return VisionTransformer(image_size=image_size, patch_size=8, num_layers=2, num_heads=2, hidden_dim=32,
-                             mlp_dim=64, num_classes=num_classes)
+    return unzero_vit_head(VisionTransformer(image_size=image_size, patch_size=8, num_layers=2, num_heads=2,
+                                             hidden_dim=32, mlp_dim=64, num_classes=num_classes))
 
 
 TINY_BUILDERS: dict[str, Callable[[int, int], nn.Module]] = {

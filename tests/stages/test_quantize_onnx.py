@@ -1,4 +1,3 @@
-import numpy as np
 import pytest
 
 from dlcompress.benchmarks.diagnosis import onnx_op_census

@@ -66,3 +66,17 @@ def check_onnx_export(name: str, tmp_path: Path) -> float:
     assert result.passed, result.problems
     assert all(np.isfinite(c.max_abs_diff) for c in result.checks)
     return float(result.max_abs_diff or 0.0)
+
+
+def check_tiny_pairs(real: list[str], tiny: list[str], expected: list[str]) -> None:
+    """The family's real entries are exactly ``expected`` and each has one tiny variant."""
+    assert sorted(real) == sorted(expected)
+    assert sorted(MODELS.get(n).tiny_of for n in tiny) == sorted(real)
+
+
+def check_tiny_entry(name: str, tmp_path: Path) -> None:
+    """A tiny entry: forward pass matches the signature, complexity is counted, the ONNX export validates."""
+    spec = MODELS.get(name)
+    check_forward_matches_signature(spec)
+    check_complexity(name)
+    assert check_onnx_export(name, tmp_path) < spec.atol

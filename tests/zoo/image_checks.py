@@ -46,6 +46,8 @@ def check_forward(spec: ModelSpec, model: torch.nn.Module | None = None, batch: 
             assert n == expected, f"{spec.name}.{t.name}: {tuple(o.shape)} vs {t.shape}"
         assert str(o.dtype).removeprefix("torch.") == t.dtype, f"{spec.name}.{t.name}: {o.dtype}"
         assert torch.isfinite(o.float()).all()
+        if "batch" in t.shape and batch > 1 and o.is_floating_point():  # different inputs: not a constant output
+            assert not torch.equal(o[0], o[1]), f"{spec.name}.{t.name} is the same for different inputs"
     return outs
 
 

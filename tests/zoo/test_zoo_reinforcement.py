@@ -8,7 +8,8 @@ import torch
 
 from dlcompress.zoo import MODELS
 from tests.zoo.family_checks import (
-    check_complexity, check_forward_matches_signature, check_onnx_export, family_entries,
+    check_forward_matches_signature, check_tiny_entry, check_tiny_pairs,
+    family_entries,
 )
 
 FAMILIES = {"alphago", "atari"}
@@ -17,16 +18,12 @@ REAL = family_entries(FAMILIES, tiny=False)
 
 
 def test_every_real_entry_has_a_tiny_variant():
-    assert sorted(REAL) == ["a3c", "alphago_policy", "alphago_value", "alphago_zero", "dqn"]
-    assert sorted(MODELS.get(n).tiny_of for n in TINY) == sorted(REAL)
+    check_tiny_pairs(REAL, TINY, ["a3c", "alphago_policy", "alphago_value", "alphago_zero", "dqn"])
 
 
 @pytest.mark.parametrize("name", TINY)
 def test_tiny_forward_complexity_and_export(name, tmp_path):
-    spec = MODELS.get(name)
-    check_forward_matches_signature(spec)
-    check_complexity(name)
-    assert check_onnx_export(name, tmp_path) < spec.atol
+    check_tiny_entry(name, tmp_path)
 
 
 def test_policy_outputs_are_move_distributions():

@@ -10,8 +10,6 @@ the u8*s8 pairwise sums can saturate, so weights are then reduced to 7 bits (``r
 from __future__ import annotations
 
 import contextlib
-import io
-import logging
 import shutil
 import tempfile
 import time
@@ -22,8 +20,8 @@ import numpy as np
 
 from dlcompress.benchmarks.devices import cpu_info
 from dlcompress.toolkit.artifact import Artifact, StageRecord
-from dlcompress.toolkit.errors import QuantizationError
-from dlcompress.toolkit.progress import progress_bar
+from dlcompress.toolkit.errors import QuantizationError, describe_failure
+from dlcompress.toolkit.progress import progress_bar, silenced
 from dlcompress.toolkit.stages.quantize import QUANTIZERS, CalibrationFeeds, QuantizeOptions
 
 
@@ -78,13 +76,13 @@ def preprocess(src: Path, dst: Path) -> str:
     failure = ""
     for symbolic, onnx_shapes in attempts:
         try:
-            with _quiet(), _working_dir(dst.parent):
+            with silenced("", "onnxruntime"), _working_dir(dst.parent):
                 quant_pre_process(str(src), str(dst), skip_symbolic_shape=not symbolic, skip_onnx_shape=not onnx_shapes)
             inference = ("symbolic shape inference" if symbolic else "ONNX shape inference" if onnx_shapes
                          else "no shape inference (data-dependent shapes)")
             return f"quant_pre_process ({inference}, ORT basic optimisation)"
         except Exception as e:  # noqa: BLE001 - pre-processing is best effort
-            failure = f"{type(e).__name__}: {str(e).splitlines()[0][:160] if str(e) else ''}"
+            failure = describe_failure(e, 160)
     shutil.copyfile(src, dst)
     return f"pre-processing skipped: {failure}"
 
@@ -101,20 +99,6 @@ def _working_dir(folder: Path) -> Iterator[None]:
         yield
     finally:
         os.chdir(old)
-
-
-@contextlib.contextmanager
-def _quiet() -> Iterator[None]:
-    loggers = [logging.getLogger(), logging.getLogger("onnxruntime")]
-    levels = [lg.level for lg in loggers]
-    for lg in loggers:
-        lg.setLevel(logging.ERROR)
-    try:
-        with contextlib.redirect_stdout(io.StringIO()):
-            yield
-    finally:
-        for lg, lv in zip(loggers, levels):
-            lg.setLevel(lv)
 
 
 INT8_COMPUTE_OPS = ("QLinearConv", "QLinearMatMul", "QGemm", "ConvInteger", "MatMulInteger", "QAttention",
@@ -171,7 +155,7 @@ def quantize_onnx(artifact: Artifact, options: QuantizeOptions, calibration: Cal
         pre = Path(tmp) / "pre.onnx"
         params["preprocess"] = preprocess(src, pre) if options.method != "fp16" else "none"
         try:
-            with _quiet():
+            with silenced("", "onnxruntime"):
                 if options.method == "static":
                     feeds = list(calibration or [])
                     method = {"minmax": CalibrationMethod.MinMax, "entropy": CalibrationMethod.Entropy,

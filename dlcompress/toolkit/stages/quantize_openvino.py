@@ -12,12 +12,8 @@ NNCF inserts FakeQuantize nodes; OpenVINO's CPU plugin runs the quantized convol
 
 from __future__ import annotations
 
-import contextlib
-import io
-import logging
 import re
 import time
-from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, ClassVar
@@ -26,6 +22,7 @@ import numpy as np
 
 from dlcompress.toolkit.artifact import Artifact, StageRecord
 from dlcompress.toolkit.errors import QuantizationError, UnsupportedError
+from dlcompress.toolkit.progress import silenced
 from dlcompress.toolkit.scope import Scope
 from dlcompress.toolkit.stages.quantize import (
     ACCURACY_CONTROLLED, OPTION_CHECKS, QUANTIZERS, CalibrationFeeds, HeldOut, QuantizeOptions,
@@ -150,21 +147,6 @@ def count_ops(model: Any, op_type: str) -> int:
     return sum(1 for op in model.get_ordered_ops() if op.get_type_name() == op_type)
 
 
-@contextlib.contextmanager
-def _quiet() -> Iterator[None]:
-    """NNCF logs and draws progress bars on stdout; ``--json`` keeps stdout for the report."""
-    loggers = [logging.getLogger(n) for n in ("nncf", "torch.utils.cpp_extension")]  # NNCF probes torch too
-    levels = [lg.level for lg in loggers]
-    for lg in loggers:
-        lg.setLevel(logging.ERROR)
-    try:
-        with contextlib.redirect_stdout(io.StringIO()):
-            yield
-    finally:
-        for lg, lv in zip(loggers, levels):
-            lg.setLevel(lv)
-
-
 def top1(compiled: Any, data: Any) -> float:
     """Top-1 of a compiled model over (feed, labels) batches: NNCF's validation function."""
     correct = total = 0
@@ -243,7 +225,7 @@ def quantize_openvino(artifact: Artifact, options: QuantizeOptions, calibration:
 
     model, kwargs, params = _common(artifact, options, calibration or [])
     try:
-        with _quiet():
+        with silenced("nncf", "torch.utils.cpp_extension"):  # NNCF probes torch too
             quantized = nncf.quantize(model, nncf.Dataset(samples(calibration or [])), **kwargs)
     except (UnsupportedError, QuantizationError):
         raise
@@ -262,7 +244,7 @@ def quantize_openvino_accuracy(artifact: Artifact, options: QuantizeOptions, cal
     model, kwargs, params = _common(artifact, options, calibration)
     validation = nncf.Dataset(list(zip(held_out.feeds, held_out.labels)), lambda item: item[0])
     try:
-        with _quiet():
+        with silenced("nncf", "torch.utils.cpp_extension"):  # NNCF probes torch too
             quantized = nncf.quantize_with_accuracy_control(
                 model, nncf.Dataset(samples(calibration)), validation, top1, max_drop=float(options.max_drop or 0),
                 drop_type=nncf.DropType.ABSOLUTE, **kwargs)

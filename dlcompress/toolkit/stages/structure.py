@@ -20,7 +20,7 @@ import torch
 from torch import nn
 
 from dlcompress.toolkit.artifact import Artifact
-from dlcompress.toolkit.errors import DLCompressError, WeightsError
+from dlcompress.toolkit.errors import DLCompressError, WeightsError, describe_failure
 from dlcompress.toolkit.registry import Registry
 
 STRUCTURE_FORMAT = 1
@@ -161,8 +161,8 @@ def apply_structure(model: nn.Module, edits: list[dict[str, Any]], inputs: tuple
         except DLCompressError:
             raise
         except Exception as e:  # noqa: BLE001 - a plan from another architecture fails in many ways
-            raise WeightsError(f"cannot replay the {kind} plan of the checkpoint on this model: {type(e).__name__}: "
-                               f"{str(e).splitlines()[0][:200] if str(e) else ''}",
+            raise WeightsError(f"cannot replay the {kind} plan of the checkpoint on this model: "
+                               f"{describe_failure(e, 200)}",
                                "load it with the same --model (and data adaptation) it was made from") from None
     return model.eval()
 
