@@ -7,10 +7,15 @@ import re
 _ANSI = re.compile(r"\x1b\[[0-9;]*m")
 
 
-def first_line(e: BaseException, limit: int = 300) -> str:
-    """The first non-empty line of an exception's message, colour codes removed, at most ``limit`` characters."""
-    lines = [ln.strip() for ln in _ANSI.sub("", str(e)).splitlines() if ln.strip()]
-    return (lines[0] if lines else "")[:limit]
+_NOISE = ("Exception from src/", "Check '")  # OpenVINO's location lines before the actual message
+
+
+def first_line(e: BaseException, limit: int = 300, lines: int = 1) -> str:
+    """The first non-empty line(s) of an exception's message (colour codes and OpenVINO's source-location lines
+    removed; several joined with ``; ``), at most ``limit`` characters."""
+    found = [ln.strip() for ln in _ANSI.sub("", str(e)).splitlines() if ln.strip()]
+    useful = [ln for ln in found if not ln.startswith(_NOISE)] or found
+    return "; ".join(useful[:lines])[:limit]
 
 
 def describe_failure(e: BaseException, limit: int = 300) -> str:
@@ -66,6 +71,10 @@ class ExportError(DLCompressError):
 
 class ValidationError(DLCompressError):
     """An exported model's outputs do not match the reference."""
+
+
+class InferenceError(DLCompressError):
+    """A runtime loaded the model but failed to run it on the given inputs."""
 
 
 class QuantizationError(DLCompressError):

@@ -12,6 +12,11 @@ from dlcompress.toolkit.artifact import Artifact, Format
 from dlcompress.toolkit.registry import Registry
 
 
+def feed_summary(feeds: dict[str, np.ndarray]) -> str:
+    """``name float32[1,3,224,224], ...``: what a runtime was given, for an error message."""
+    return ", ".join(f"{k} {np.asarray(v).dtype}[{','.join(map(str, np.shape(v)))}]" for k, v in feeds.items())
+
+
 @dataclass(frozen=True)
 class RuntimeOptions:
     """Execution settings shared by every runtime. ``threads=None`` means all cores; ``affinity`` pins the

@@ -13,9 +13,9 @@ from typing import Any
 
 import numpy as np
 
-from dlcompress.benchmarks.runtimes.base import RUNTIMES, Runtime, RuntimeOptions
+from dlcompress.benchmarks.runtimes.base import RUNTIMES, Runtime, RuntimeOptions, feed_summary
 from dlcompress.toolkit.artifact import Artifact, Format
-from dlcompress.toolkit.errors import InvalidModelFileError
+from dlcompress.toolkit.errors import InferenceError, InvalidModelFileError, first_line
 
 def session_options(threads: int, optimized_model_path: Path | None = None) -> Any:
     import onnxruntime as ort
@@ -57,8 +57,7 @@ class OnnxRuntime(Runtime):
                 str(artifact.path), session_options(options.num_threads), providers=providers_for(options.device)
             )
         except Exception as e:  # noqa: BLE001 - ORT raises Fail/InvalidGraph/... for bad files
-            first = (str(e).strip().splitlines() or [type(e).__name__])[0]
-            raise InvalidModelFileError(f"ONNX Runtime cannot load {artifact.path}: {first[:300]}") from None
+            raise InvalidModelFileError(f"ONNX Runtime cannot load {artifact.path}: {first_line(e) or type(e).__name__}") from None
         self._outputs = [o.name for o in self.session.get_outputs()]
         self._inputs = {i.name: i.type for i in self.session.get_inputs()}
 
@@ -71,7 +70,11 @@ class OnnxRuntime(Runtime):
         return list(self._outputs)
 
     def run(self, feeds: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
-        outs = self.session.run(self._outputs, {k: feeds[k] for k in self._inputs})
+        try:
+            outs = self.session.run(self._outputs, {k: feeds[k] for k in self._inputs})
+        except Exception as e:  # noqa: BLE001 - ORT raises InvalidArgument/RuntimeException/... on bad feeds
+            raise InferenceError(f"ONNX Runtime failed to run {self.artifact.path.name}: {first_line(e, lines=4)}",
+                                 f"inputs given: {feed_summary(feeds)}") from None
         return dict(zip(self._outputs, outs))
 
     def describe(self) -> dict[str, object]:

@@ -13,9 +13,9 @@ from typing import Any
 
 import numpy as np
 
-from dlcompress.benchmarks.runtimes.base import RUNTIMES, Runtime, RuntimeOptions
+from dlcompress.benchmarks.runtimes.base import RUNTIMES, Runtime, RuntimeOptions, feed_summary
 from dlcompress.toolkit.artifact import Artifact, Format
-from dlcompress.toolkit.errors import InvalidModelFileError, UnsupportedError
+from dlcompress.toolkit.errors import InferenceError, InvalidModelFileError, UnsupportedError, first_line
 
 PRECISIONS = ("f32", "bf16", "f16", "default")
 EXACT = "f32"
@@ -61,13 +61,13 @@ class OpenVinoRuntime(Runtime):
             model = core.read_model(str(artifact.path))
             self.compiled = core.compile_model(model, "CPU", compile_config(options))
         except RuntimeError as e:
-            first = (str(e).strip().splitlines() or [type(e).__name__])[0]
-            raise InvalidModelFileError(f"OpenVINO cannot load {artifact.path}: {first[:300]}") from None
+            raise InvalidModelFileError(f"OpenVINO cannot load {artifact.path}: {first_line(e) or type(e).__name__}") from None
         self.request = self.compiled.create_infer_request()
         spec_in = [t.name for t in artifact.spec.inputs]
         spec_out = [t.name for t in artifact.spec.outputs]
         self._inputs = [tensor_name(p, spec_in, i) for i, p in enumerate(self.compiled.inputs)]
         self._outputs = [tensor_name(p, spec_out, i) for i, p in enumerate(self.compiled.outputs)]
+        self._checked: list[tuple[int, ...]] | None = None
 
     @property
     def input_names(self) -> list[str]:
@@ -82,8 +82,30 @@ class OpenVinoRuntime(Runtime):
         """The precision the compiled model runs its float ops in (``f32``, ``bf16``, ``f16``)."""
         return self.compiled.get_property("INFERENCE_PRECISION_HINT").get_type_name()
 
+    def _check_shapes(self, arrays: list[np.ndarray]) -> None:
+        """OpenVINO may run a feed of the wrong shape without an error (seen: one thread, 3 channels into a
+        1-channel model gave an empty output), so shapes are checked here, once per new set of shapes."""
+        import openvino as ov
+
+        shapes = [a.shape for a in arrays]
+        if shapes == self._checked:
+            return
+        for name, port, shape in zip(self._inputs, self.compiled.inputs, shapes):
+            declared = port.get_partial_shape()
+            if not declared.compatible(ov.PartialShape(list(shape))):
+                given = feed_summary(dict(zip(self._inputs, arrays)))
+                raise InferenceError(f"OpenVINO model {self.artifact.path.name} expects {name} of shape {declared}",
+                                     f"inputs given: {given}")
+        self._checked = shapes
+
     def run(self, feeds: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
-        result = self.request.infer({i: np.ascontiguousarray(feeds[n]) for i, n in enumerate(self._inputs)})
+        arrays = [np.ascontiguousarray(feeds[n]) for n in self._inputs]
+        self._check_shapes(arrays)
+        try:
+            result = self.request.infer(dict(enumerate(arrays)))
+        except Exception as e:  # noqa: BLE001 - OpenVINO raises RuntimeError with a multi-line check trace
+            raise InferenceError(f"OpenVINO failed to run {self.artifact.path.name}: {first_line(e, lines=4)}",
+                                 f"inputs given: {feed_summary(feeds)}") from None
         return {n: np.array(result[port]) for n, port in zip(self._outputs, self.compiled.outputs)}
 
     def describe(self) -> dict[str, object]:
