@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 import os
 import sys
+import warnings
 from pathlib import Path
 from typing import Annotated, Optional
 
@@ -16,6 +17,10 @@ from rich.console import Console
 from rich.markup import escape
 
 from dlcompress.toolkit.errors import DLCompressError, GateError
+
+# JAX (imported by litert-torch) warns whenever the process forks, which libraries loaded after it do (seen:
+# during NNCF quantization); the generic warning would bury the command's own output.
+warnings.filterwarnings("ignore", message=r"os\.fork\(\) was called", category=RuntimeWarning)
 
 app = typer.Typer(name="dlcompress", no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False,
                   help="Compress models (int8/fp16 quantization), export them to deployment formats, and prove "

@@ -18,8 +18,11 @@ import torch
 
 from dlcompress.benchmarks.devices import cpu_info
 from dlcompress.toolkit.artifact import Artifact, StageRecord
-from dlcompress.toolkit.errors import QuantizationError, UnsupportedError
+from dlcompress.toolkit.errors import QuantizationError, UnsupportedError, describe_failure
+from dlcompress.toolkit.progress import silenced
 from dlcompress.toolkit.stages.quantize import QUANTIZERS, CalibrationFeeds, QuantizeOptions
+
+TORCH_NOISE = ("torch.utils._pytree", "torch.utils.cpp_extension", "torch._inductor", "torch._dynamo", "torch.export")
 
 
 @contextlib.contextmanager
@@ -50,7 +53,8 @@ def quantize_torch(artifact: Artifact, options: QuantizeOptions, calibration: Ca
     example = tuple(torch.from_numpy(v) for v in spec.example_inputs(2).values())
     dims = tuple({0: torch.export.Dim("batch", min=1, max=4096)} if "batch" in t.shape[:1] else None for t in spec.inputs)
     try:
-        with warnings.catch_warnings(), torch.no_grad():
+        # torch logs deprecation notes and "No CUDA runtime is found" while exporting and compiling: not the user's
+        with warnings.catch_warnings(), torch.no_grad(), silenced(*TORCH_NOISE):
             warnings.simplefilter("ignore")
             exported = torch.export.export(model, example, dynamic_shapes=dims, strict=True).module()
             quantizer = xiq.X86InductorQuantizer()
@@ -63,8 +67,7 @@ def quantize_torch(artifact: Artifact, options: QuantizeOptions, calibration: Ca
                 compiled = torch.compile(converted, dynamic=True)
                 compiled(*(torch.from_numpy(v) for v in (feeds[0] if feeds else spec.example_inputs(1)).values()))
     except Exception as e:  # noqa: BLE001 - export/compile raise many kinds
-        first = (str(e).strip().splitlines() or [type(e).__name__])[0]
-        raise QuantizationError(f"torch PT2E int8 failed for {spec.name}: {type(e).__name__}: {first[:300]}") from None
+        raise QuantizationError(f"torch PT2E int8 failed for {spec.name}: {describe_failure(e)}") from None
     record = StageRecord("quantize", {"backend": "torch", "method": "static", "quantizer": "X86InductorQuantizer (PT2E)",
                                       "per_channel": True, "lowering": "torch.compile (inductor, freezing)",
                                       "calibration_samples": sum(len(next(iter(f.values()))) for f in feeds)},
@@ -73,11 +76,17 @@ def quantize_torch(artifact: Artifact, options: QuantizeOptions, calibration: Ca
 
 
 class _Frozen(torch.nn.Module):
-    """Holds a compiled callable so the torch runtime can treat it like a module (no parameters exposed)."""
+    """Holds a compiled callable so the torch runtime can treat it like a module (no parameters exposed).
+
+    The callable is kept out of the module tree: an exported graph refuses ``.eval()``/``.train()``, which the
+    runtime calls on every module it is given; a frozen int8 graph is inference-only anyway."""
 
     def __init__(self, fn) -> None:  # noqa: ANN001
         super().__init__()
-        self._fn = fn
+        object.__setattr__(self, "_fn", fn)
+
+    def train(self, mode: bool = True) -> _Frozen:  # noqa: ARG002 - always inference
+        return self
 
     def forward(self, *args: torch.Tensor):  # noqa: ANN201
         return self._fn(*args)
