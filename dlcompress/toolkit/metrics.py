@@ -40,12 +40,16 @@ def top1_accuracy(logits: np.ndarray, labels: np.ndarray) -> float:
 
 
 def fidelity(reference: np.ndarray, output: np.ndarray, classification: bool) -> Fidelity:
-    """Top-1 agreement (classifiers), mean per-sample cosine similarity, max and mean absolute difference."""
+    """Top-1 agreement (classifiers), mean per-sample cosine similarity, max and mean absolute difference.
+
+    A model with one value per sample (a discriminator's logit, a value head) gets the cosine of the whole batch
+    of values instead: the cosine of two scalars is only their sign agreement."""
     ref = reference.reshape(len(reference), -1).astype(np.float64)
     out = output.reshape(len(output), -1).astype(np.float64)
-    num = np.sum(ref * out, axis=1)
-    den = np.linalg.norm(ref, axis=1) * np.linalg.norm(out, axis=1)
-    cos = np.where(den > 0, num / np.maximum(den, 1e-30), np.where(np.all(ref == out, axis=1), 1.0, 0.0))
+    a, b = (ref.reshape(1, -1), out.reshape(1, -1)) if ref.shape[1] == 1 else (ref, out)
+    num = np.sum(a * b, axis=1)
+    den = np.linalg.norm(a, axis=1) * np.linalg.norm(b, axis=1)
+    cos = np.where(den > 0, num / np.maximum(den, 1e-30), np.where(np.all(a == b, axis=1), 1.0, 0.0))
     diff = np.abs(ref - out)
     agree = float(np.mean(np.argmax(ref, axis=1) == np.argmax(out, axis=1))) if classification else None
     return Fidelity(agree, float(np.mean(cos)), float(diff.max()), float(diff.mean()), float(np.abs(ref).max()), len(ref))

@@ -216,7 +216,7 @@ for _tiny, _nz, _w in ((False, 100, 64), (True, 16, 8)):
     _register("cgan_discriminator", _tiny, family="cgan", task=DISCRIMINATION_TASK, builder=ConditionalDiscriminator,
               inputs=(TensorSpec("image", ("batch", 1, 28, 28), value_range=(-1.0, 1.0)), _label),
               outputs=(TensorSpec("logit", ("batch", 1)),), build_args={"ndf": _w, "num_classes": 10},
-              atol=1e-4, paper=CGAN_PAPER, default_data="synthetic", num_classes=10)
+              atol=1e-4, paper=CGAN_PAPER, default_data="fashion-mnist-labelled", num_classes=10)
 
 for _tiny, _size, _w, _downs, _layers in ((False, 256, 64, 8, 3), (True, 32, 8, 5, 2)):
     _register("pix2pix_generator", _tiny, family="pix2pix", task=TRANSLATION_TASK, builder=UNetGenerator,

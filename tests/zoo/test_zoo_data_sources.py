@@ -138,3 +138,19 @@ def test_atari_frames_move():
     assert f.shape == (64, 4, 84, 84) and f.min() >= 0 and f.max() <= 1
     assert (np.abs(np.diff(f, axis=1)).sum((2, 3)) > 0).mean() > 0.9  # the ball moves between stacked frames
     assert d.synthetic and "synthetic" in d.provenance
+
+
+def test_conditional_discriminator_gets_real_images_with_their_true_labels():
+    from dlcompress.toolkit.data import load_fashion_mnist
+
+    splits = load("cgan_discriminator_tiny")
+    assert splits.name == "fashion-mnist-labelled" and not splits.synthetic
+    x, y = splits.test.arrays["image"], splits.test.arrays["label"]
+    assert x.shape == (1000, 1, 28, 28) and x.dtype == np.float32 and y.dtype == np.int64
+    assert x.min() == -1.0 and x.max() == 1.0 and set(np.unique(y)) == set(range(10))  # tanh range, all classes
+    test = load_fashion_mnist().test  # each item is a real test image with its own label
+    match = np.flatnonzero((test.labels == y[0]) & (np.abs(test.batch(range(len(test)))[..., 0] / 127.5 - 1
+                                                          - x[0, 0]).max(axis=(1, 2)) < 1e-5))
+    assert len(match) >= 1
+    with pytest.raises(DatasetError, match="1x28x28 image and its int64 class label"):
+        load("bert_tiny", "fashion-mnist-labelled")

@@ -6,7 +6,8 @@
 | spoken-digits, speech-waveforms | CTC model, WaveNet | real speech synthesized offline by espeak-ng, held-out voices |
 | karate-club, communities | GCN | Zachary's karate club (real); generated community graphs |
 | go-positions | AlphaGo nets | positions of games played by a rule-based random player (synthetic by rules) |
+| fashion-mnist-labelled | conditional GAN discriminator | real: Fashion-MNIST images with their true labels |
 | atari-frames | DQN, A3C | frames of a small Pong/Breakout-like simulator (synthetic: no Atari emulator offline) |
 """
 
-from dlcompress.toolkit.sources import atari, go, graphs, speech, text  # noqa: F401  (registers datasets)
+from dlcompress.toolkit.sources import atari, go, graphs, labelled_images, speech, text  # noqa: F401  (registers datasets)
