@@ -238,6 +238,7 @@ def measure_builds(builds: list[Built], prepared: Prepared, request: BenchReques
             metric_delta=None if metric is None or ref_metric is None else round(metric["value"] - ref_metric, 6),
             fidelity=fid, validation=b.variant.validation, reason=b.variant.reason,
             pipeline=[r.stage for r in art.lineage], model=spec.name, backend=b.backend, batch=batch,
+            execution=_kernel_evidence(art),
             runtime_info=_describe(runtimes[key]),
         ))
     seen: set[tuple[str, str, str]] = set()
@@ -313,11 +314,17 @@ def _diagnose(builds: list[Built], rows: list[Row], prepared: Prepared, request:
                 elif speedup < 1.15:
                     out.append(f"{b.backend} {dev} b{batch}: {b.precision} is only {speedup:.2f}x its fp32 "
                                f"({q.latency['p50_ms']:.2f} vs {f.latency['p50_ms']:.2f} ms); "
-                               + _generic_reason(b.backend, batch, prepared.macs))
+                               + _generic_reason(b.backend, batch, prepared.macs, b.variant.artifact))
     return out
 
 
-def _generic_reason(backend: str, batch: int, macs: int | None) -> str:
+def _kernel_evidence(artifact: Artifact) -> dict | None:
+    """What the quantizer recorded about the kernels that run (torch: convs/linears lowered to oneDNN int8)."""
+    kernels = artifact.lineage[-1].effect.get("int8_kernels") if artifact.lineage else None
+    return {"int8_kernels": kernels} if kernels else None
+
+
+def _generic_reason(backend: str, batch: int, macs: int | None, artifact: Artifact | None = None) -> str:
     from dlcompress.benchmarks.devices import cpu_info
 
     cpu = cpu_info()
@@ -326,5 +333,13 @@ def _generic_reason(backend: str, batch: int, macs: int | None) -> str:
     if macs is not None and macs * batch < 50_000_000:
         return f"the model is tiny ({macs / 1e6:.1f} MMACs per item): per-call overhead dominates"
     if backend == TORCH:
+        kernels = artifact.lineage[-1].effect.get("int8_kernels") if artifact and artifact.lineage else None
+        if kernels:
+            counts = ", ".join(f"{v['int8']}/{v['total']} {k}s" for k, v in kernels.items())
+            missing = any(v["int8"] < v["total"] for v in kernels.values())
+            return (f"Inductor lowered {counts} to oneDNN int8 kernels (its pattern-matcher counters); "
+                    + ("the rest run in fp32 between quantize/dequantize pairs" if missing else
+                       "no conv/linear falls back to fp32, so the gap is in the int8 kernels themselves or in the "
+                       "ops between them, not in quantization coverage; compare the other backends' int8 rows"))
         return "PT2E int8 gains depend on Inductor fusing quantize/dequantize into oneDNN int8 kernels; unfused ops run in fp32"
     return "no structural cause found; compare p90 columns or rerun (machine noise)"

@@ -3,6 +3,7 @@ distributions. Each is written as a PNG and embedded in report.html."""
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 
 from dlcompress.benchmarks.report import Report, Row
@@ -34,6 +35,28 @@ def pareto_front(points: list[tuple[float, float]]) -> list[tuple[float, float]]
     return front
 
 
+def short_label(row: Row, rows: list[Row]) -> str:
+    """The variant name without the device and batch parts when every plotted row shares them."""
+    if len({(r.device, r.batch) for r in rows}) == 1 and row.variant.count("/") >= 3:
+        return "/".join(row.variant.split("/")[:2])
+    return row.variant
+
+
+def label_offsets(points: list[tuple[float, float]], all_y: list[float]) -> list[int]:
+    """Vertical label offsets (points) so labels of near-coincident markers on a log-x plot are stacked, not
+    drawn over each other."""
+    span = (max(all_y) - min(all_y)) or 1.0
+    placed: list[tuple[float, float, int]] = []
+    offsets = []
+    for x, y in points:
+        lx, dy = math.log10(max(x, 1e-9)), 3
+        while any(abs(lx - px) < 0.15 and abs(y - py) < 0.03 * span and pdy == dy for px, py, pdy in placed):
+            dy -= 9
+        placed.append((lx, y, dy))
+        offsets.append(dy)
+    return offsets
+
+
 def write_plots(report: Report, folder: Path) -> dict[str, Path]:
     """Write pareto.png, sizes.png and latency.png into ``folder``; returns name -> path of those written."""
     import matplotlib
@@ -54,16 +77,17 @@ def write_plots(report: Report, folder: Path) -> dict[str, Path]:
         for i, model in enumerate(models):
             sel = [(x, y, r) for r, x, y, _ in pts if (r.model or "") == model]
             ax.scatter([s[0] for s in sel], [s[1] for s in sel], s=40, label=model or None, marker="os^Dv"[i % 5])
-            for x, y, r in sel:
-                ax.annotate(r.variant, (x, y), fontsize=7, xytext=(3, 3), textcoords="offset points")
+            for (x, y, r), dy in zip(sel, label_offsets([(x, y) for x, y, _ in sel], [p[2] for p in pts])):
+                ax.annotate(short_label(r, rows), (x, y), fontsize=7, xytext=(3, dy), textcoords="offset points")
             front = pareto_front([(x, y) for x, y, _ in sel])
             ax.step([f[0] for f in front], [f[1] for f in front], where="post", alpha=0.5, linestyle="--")
         ax.set_xscale("log")
+        ax.margins(x=0.12)  # room for the labels of the outermost markers
         ax.set_xlabel("p50 latency per call (ms, log scale)")
         ax.set_ylabel(pts[0][3])
         ax.set_title("Latency vs quality (dashed: Pareto front; up and left is better)")
         if len(models) > 1:
-            ax.legend(fontsize=8)
+            ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1.0))  # outside: never over a marker
         ax.grid(alpha=0.3)
         fig.tight_layout()
         out["pareto"] = folder / "pareto.png"
@@ -93,6 +117,7 @@ def write_plots(report: Report, folder: Path) -> dict[str, Path]:
         ax.boxplot([r.latency["samples_ms"] for r in dist], vert=False, showfliers=True)
         ax.set_yticks(range(1, len(dist) + 1), [_label(r, multi) for r in dist], fontsize=7)
         ax.set_xscale("log")
+        ax.margins(x=0.12)  # room for the labels of the outermost markers
         ax.set_xlabel("latency per call (ms, log scale)")
         ax.set_title("Latency distributions (all timed calls; warm-up excluded)")
         ax.invert_yaxis()

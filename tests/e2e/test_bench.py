@@ -80,3 +80,5 @@ def test_torch_int8_is_measured_on_a_three_channel_model(cli, tmp_path):
     int8 = rows["torch/int8/cpu/b1"]
     assert int8.status == "quantized" and int8.latency["p50_ms"] > 0, int8.reason
     assert int8.fidelity["cosine"] > 0.95
+    kernels = int8.execution["int8_kernels"]  # Inductor's counters: convs/linears lowered to oneDNN int8
+    assert kernels["conv"]["int8"] == kernels["conv"]["total"] > 0 and kernels["linear"]["total"] == 1

@@ -12,6 +12,7 @@ import contextlib
 import copy
 import time
 import warnings
+from typing import Any
 from pathlib import Path
 
 import torch
@@ -63,16 +64,37 @@ def quantize_torch(artifact: Artifact, options: QuantizeOptions, calibration: Ca
             for feed in feeds:
                 prepared(*(torch.from_numpy(feed[t.name]) for t in spec.inputs))
             converted = convert_pt2e(prepared)
+            before = _lowering_counts()
             with _freezing():
                 compiled = torch.compile(converted, dynamic=True)
                 compiled(*(torch.from_numpy(v) for v in (feeds[0] if feeds else spec.example_inputs(1)).values()))
+            lowered = {k: v - before[k] for k, v in _lowering_counts().items()}
     except Exception as e:  # noqa: BLE001 - export/compile raise many kinds
         raise QuantizationError(f"torch PT2E int8 failed for {spec.name}: {describe_failure(e)}") from None
     record = StageRecord("quantize", {"backend": "torch", "method": "static", "quantizer": "X86InductorQuantizer (PT2E)",
                                       "per_channel": True, "lowering": "torch.compile (inductor, freezing)",
                                       "calibration_samples": sum(len(next(iter(f.values()))) for f in feeds)},
-                         {}, seconds=round(time.perf_counter() - start, 2))
+                         {"int8_kernels": int8_kernels(artifact.model, lowered)},
+                         seconds=round(time.perf_counter() - start, 2))
     return artifact.derive(record, model=_Frozen(compiled), precision="int8")
+
+
+LOWERING_COUNTERS = {"conv": "qconv_weight_prepack_matcher_count", "linear": "qlinear_weight_prepack_matcher_count"}
+
+
+def _lowering_counts() -> dict[str, int]:
+    """Inductor's pattern-matcher counters for int8 weight prepacking (one per conv/linear lowered to oneDNN)."""
+    from torch._dynamo.utils import counters
+
+    return {kind: int(counters["inductor"][name]) for kind, name in LOWERING_COUNTERS.items()}
+
+
+def int8_kernels(model: Any, lowered: dict[str, int]) -> dict[str, dict[str, int]]:
+    """How many of the model's convs and linears Inductor lowered to oneDNN int8 kernels: the evidence behind
+    a torch int8 variant's speed (the rest run in fp32 between quantize/dequantize pairs)."""
+    total = {"conv": sum(isinstance(m, torch.nn.modules.conv._ConvNd) for m in model.modules()),
+             "linear": sum(isinstance(m, torch.nn.Linear) for m in model.modules())}
+    return {kind: {"int8": lowered.get(kind, 0), "total": total[kind]} for kind in total if total[kind]}
 
 
 class _Frozen(torch.nn.Module):
