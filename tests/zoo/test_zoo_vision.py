@@ -32,7 +32,7 @@ def test_entries_declare_task_paper_and_tolerance():
     for name in REAL + TINY:
         spec = MODELS.get(name)
         assert spec.paper and spec.task and 0 < spec.atol <= 5e-2 and spec.rtol > 0, name
-        assert spec.default_data in ("photos", "fashion-mnist", "digits", "synthetic"), name
+        assert spec.default_data in ("photos", "fashion-mnist", "digits", "synthetic", "fashion-mnist-labelled"), name
         if spec.tiny_of:
             real = MODELS.get(spec.tiny_of)
             assert (spec.family, spec.task, [t.name for t in spec.inputs], [t.name for t in spec.outputs]) == \
