@@ -25,6 +25,23 @@ warnings.filterwarnings("ignore", message=r"os\.fork\(\) was called", category=R
 app = typer.Typer(name="dlcompress", no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False,
                   help="Compress models (int8/fp16 quantization), export them to deployment formats, and prove "
                        "what was gained and lost with a side-by-side report.")
+
+
+def _version(value: bool) -> None:
+    if value:
+        from dlcompress import __version__
+
+        print(f"dlcompress {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _root(version: Annotated[bool, typer.Option("--version", callback=_version, is_eager=True,
+                                                 help="Print the version and exit.")] = False) -> None:
+    """Compress models (int8/fp16 quantization), export them to deployment formats, and prove what was gained and
+    lost with a side-by-side report."""
+
+
 zoo_app = typer.Typer(no_args_is_help=True, help="The model zoo: list entries, show one.")
 app.add_typer(zoo_app, name="zoo")
 

@@ -19,3 +19,10 @@ def test_every_command_and_option_is_listed():
         assert f"## `dlcompress {command}`" in text
     for option in ("--backend", "--max-drop", "--int8-io", "--target-macs", "--precisions", "--devices"):
         assert f"`{option}`" in text, option
+
+
+def test_version_flag(cli):
+    from dlcompress import __version__
+
+    r = cli("--version")
+    assert r.code == 0 and r.out.strip() == f"dlcompress {__version__}" and __version__ != "0+unknown"
