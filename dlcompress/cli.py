@@ -6,7 +6,6 @@ User mistakes (bad names, files, shapes, existing outputs) print one line on std
 from __future__ import annotations
 
 import json
-import os
 import sys
 import warnings
 from pathlib import Path
@@ -16,7 +15,9 @@ import typer
 from rich.console import Console
 from rich.markup import escape
 
+from dlcompress.benchmarks.report import human_count
 from dlcompress.toolkit.errors import DLCompressError, GateError
+from dlcompress.toolkit.progress import set_quiet
 
 # JAX (imported by litert-torch) warns whenever the process forks, which libraries loaded after it do (seen:
 # during NNCF quantization); the generic warning would bury the command's own output.
@@ -76,11 +77,6 @@ def _model_options(weights, input_shape, mean, std):  # noqa: ANN001, ANN202
                         mean=parse_floats(mean, "--mean"), std=parse_floats(std, "--std"))
 
 
-def _quiet(flag: bool) -> None:
-    if flag:
-        os.environ["DLCOMPRESS_QUIET"] = "1"
-
-
 # ---- commands ------------------------------------------------------------------------------------------
 @app.command()
 def quantize(
@@ -122,7 +118,7 @@ def quantize(
     from dlcompress.toolkit.stages.quantize import QuantizeOptions
     from dlcompress.toolkit.stages.quantize_openvino import OpenVinoQuantizeOptions
 
-    _quiet(quiet or as_json)
+    set_quiet(quiet or as_json)
     rr = {"auto": None, "on": True, "off": False}.get(reduce_range)
     if reduce_range not in ("auto", "on", "off"):
         raise DLCompressError(f"--reduce-range {reduce_range!r} is not one of auto, on, off")
@@ -173,7 +169,7 @@ def train(
     from dlcompress.toolkit.models import ModelOptions
     from dlcompress.toolkit.training import TrainOptions
 
-    _quiet(quiet)
+    set_quiet(quiet)
     result = run(TrainRequest(model, data, out, TrainOptions(epochs, batch_size, lr, optimizer=optimizer, seed=seed,
                                                             train_samples=train_samples),
                               ModelOptions(weights=weights), overwrite, threads))
@@ -203,7 +199,7 @@ def export(
     from dlcompress.api.export import ExportRequest, export as run
     from dlcompress.exporters import ExportOptions
 
-    _quiet(quiet or as_json)
+    set_quiet(quiet or as_json)
     result = run(ExportRequest(model, format, out, _model_options(weights, input_shape, mean, std), DataOptions(data),
                                ExportOptions(route=exporter, opset=opset), overwrite))
     if as_json:
@@ -241,7 +237,7 @@ def bench(
     from dlcompress.api.common import DataOptions
     from dlcompress.benchmarks.harness import BenchOptions
 
-    _quiet(quiet or as_json)
+    set_quiet(quiet or as_json)
     batches = _int_list(batch, "--batch")
     if model:
         from dlcompress.api.bench_models import BenchRequest, bench_models
@@ -311,7 +307,7 @@ def zoo_list(
     for col in ("name", "family", "task", "params", "MACs", "input"):
         t.add_column(col, justify="right" if col in ("params", "MACs") else "left")
     for e in entries:
-        t.add_row(e.spec.name, e.spec.family, e.spec.task, _human(e.params), _human(e.macs),
+        t.add_row(e.spec.name, e.spec.family, e.spec.task, human_count(e.params), human_count(e.macs),
                   escape(", ".join(i.describe() for i in e.spec.inputs)))
     out_console().print(t)
 
@@ -331,22 +327,13 @@ def zoo_show(name: Annotated[str, typer.Argument(help="Zoo entry name.")], as_js
     c.print(f"[bold]{s.name}[/bold]  ({s.family}, {s.task})")
     c.print(escape(f"  inputs:  {', '.join(t.describe() for t in s.inputs)}"))
     c.print(escape(f"  outputs: {', '.join(t.describe() for t in s.outputs)}"))
-    c.print(f"  params:  {_human(entry.params)}   MACs: {_human(entry.macs)} (batch 1)")
+    c.print(f"  params:  {human_count(entry.params)}   MACs: {human_count(entry.macs)} (batch 1)")
     c.print(escape(f"  preprocessing: mean {s.mean or 'none'}, std {s.std or 'none'}; default data: {s.default_data}"))
     c.print(f"  tolerance: atol {s.atol:g}, rtol {s.rtol:g}")
     c.print(escape(f"  paper: {s.paper or 'n/a'}"))
     c.print(escape(f"  export: {s.export_notes or 'ONNX (dynamo exporter, TorchScript fallback)'}"))
     if entry.error:
         c.print(f"  [red]error computing complexity:[/red] {escape(entry.error)}")
-
-
-def _human(v: int | None) -> str:
-    if v is None:
-        return "n/a"
-    for unit, size in (("G", 1e9), ("M", 1e6), ("k", 1e3)):
-        if v >= size:
-            return f"{v / size:.2f}{unit}"
-    return str(v)
 
 
 # ---- entry point ---------------------------------------------------------------------------------------

@@ -312,9 +312,10 @@ def _diagnose(builds: list[Built], rows: list[Row], prepared: Prepared, request:
                     reasons = diagnose([fp32.variant, b.variant], [f, q], prepared, dataclasses.replace(request.bench, batch=batch))
                     out += [f"{b.backend} {dev} b{batch}: {r}" for r in reasons]
                 elif speedup < 1.15:
+                    kernels = (q.execution or {}).get("int8_kernels")
                     out.append(f"{b.backend} {dev} b{batch}: {b.precision} is only {speedup:.2f}x its fp32 "
                                f"({q.latency['p50_ms']:.2f} vs {f.latency['p50_ms']:.2f} ms); "
-                               + _generic_reason(b.backend, batch, prepared.macs, b.variant.artifact))
+                               + _generic_reason(b.backend, batch, prepared.macs, kernels))
     return out
 
 
@@ -324,7 +325,7 @@ def _kernel_evidence(artifact: Artifact) -> dict | None:
     return {"int8_kernels": kernels} if kernels else None
 
 
-def _generic_reason(backend: str, batch: int, macs: int | None, artifact: Artifact | None = None) -> str:
+def _generic_reason(backend: str, batch: int, macs: int | None, kernels: dict | None = None) -> str:
     from dlcompress.benchmarks.devices import cpu_info
 
     cpu = cpu_info()
@@ -333,7 +334,6 @@ def _generic_reason(backend: str, batch: int, macs: int | None, artifact: Artifa
     if macs is not None and macs * batch < 50_000_000:
         return f"the model is tiny ({macs / 1e6:.1f} MMACs per item): per-call overhead dominates"
     if backend == TORCH:
-        kernels = artifact.lineage[-1].effect.get("int8_kernels") if artifact and artifact.lineage else None
         if kernels:
             counts = ", ".join(f"{v['int8']}/{v['total']} {k}s" for k, v in kernels.items())
             missing = any(v["int8"] < v["total"] for v in kernels.values())

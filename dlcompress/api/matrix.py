@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import importlib.metadata
 import json
-import re
 import shutil
 import tempfile
 import time
@@ -25,7 +24,7 @@ from dlcompress.benchmarks.runtimes import open_runtime
 from dlcompress.exporters import ExportOptions
 from dlcompress.toolkit.artifact import Format
 from dlcompress.toolkit.backends import BACKENDS, Backend
-from dlcompress.toolkit.errors import DatasetError, DLCompressError, UnsupportedError
+from dlcompress.toolkit.errors import DatasetError, DLCompressError, UnsupportedError, describe_failure
 from dlcompress.toolkit.metrics import collect_outputs, fidelity
 from dlcompress.toolkit.models import ModelOptions
 from dlcompress.toolkit.outputs import atomic_file
@@ -118,15 +117,6 @@ def backend_for(fmt: str) -> Backend | None:
 
 
 # -------------------------------------------------------------------------------------------------- cells
-def reason_of(e: BaseException) -> str:
-    """One line: a dlcompress error as is, anything else as ``Type: first line``."""
-    if isinstance(e, DLCompressError):
-        return str(e)
-    text = re.sub(r"\x1b\[[0-9;]*m", "", str(e)).strip()
-    first = next((ln.strip() for ln in text.splitlines() if ln.strip()), "")
-    return f"{type(e).__name__}: {first[:300]}"
-
-
 def _prepare(spec: ModelSpec) -> tuple[Prepared, str | None]:
     """The entry with its default data; synthetic inputs when that data cannot be loaded here."""
     try:
@@ -151,7 +141,7 @@ def run_cell(prepared: Prepared, fmt: str, folder: Path, options: MatrixOptions)
     try:
         variant = export_validated(prepared, folder, backend, ExportOptions(), runtime_options)
     except Exception as e:  # noqa: BLE001 - one cell's failure never stops the matrix
-        return Cell(name, fmt, "failed", reason_of(e), backend=backend.name, seconds=round(time.perf_counter() - start, 1))
+        return Cell(name, fmt, "failed", describe_failure(e), backend=backend.name, seconds=round(time.perf_counter() - start, 1))
     art = variant.artifact
     record = art.lineage[-1]
     cell = Cell(name, fmt, variant.status, variant.reason, backend=backend.name,
@@ -181,7 +171,7 @@ def int8_cell(prepared: Prepared, backend: Backend, fp32: Any, folder: Path, run
         out = collect_outputs(open_runtime(q, runtime_options, backend.runtime), feeds)
         fid = fidelity(ref, out, "classification" in prepared.spec.task)
     except Exception as e:  # noqa: BLE001 - recorded in the cell
-        return {"status": "failed", "method": method, "reason": reason_of(e)}
+        return {"status": "failed", "method": method, "reason": describe_failure(e)}
     return {"status": "quantized", "method": method, "reason": None, "size_bytes": q.size_bytes,
             "size_ratio": round(q.size_bytes / fp32.size_bytes, 4) if fp32.size_bytes else None,
             "cosine": round(fid.cosine, 6), "top1_agreement": fid.top1_agreement,
@@ -205,7 +195,7 @@ def run_matrix(options: MatrixOptions) -> Matrix:
             prepared, data_note = _prepare(spec)
             entry.update(params=prepared.params, data=prepared.data.name, note=data_note)
         except Exception as e:  # noqa: BLE001 - the entry itself does not build: every cell says why
-            reason = f"model could not be prepared: {reason_of(e)}"
+            reason = f"model could not be prepared: {describe_failure(e)}"
             entry["note"] = reason
             matrix.cells += [Cell(spec.name, f, "failed", reason) for f in options.formats]
             shutil.rmtree(scratch, ignore_errors=True)

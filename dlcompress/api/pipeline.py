@@ -28,7 +28,7 @@ import torch
 from dlcompress.api.common import DataOptions, Prepared, Variant, init_runtimes, measure_variants, new_report, \
     prepare, resolve_data_name, write_report
 from dlcompress.benchmarks.harness import BenchOptions
-from dlcompress.benchmarks.report import Report, Row
+from dlcompress.benchmarks.report import Report, Row, human_count
 from dlcompress.exporters import ExportOptions
 from dlcompress.toolkit import ddp
 from dlcompress.toolkit.artifact import Artifact, Format
@@ -551,9 +551,4 @@ def steps_markdown(report: Report, variants: list[Variant]) -> str:
 
 
 def _big(v: Any) -> str:
-    if v is None:
-        return ""
-    for unit, size in (("G", 1e9), ("M", 1e6), ("k", 1e3)):
-        if v >= size:
-            return f"{v / size:.2f}{unit}"
-    return str(v)
+    return human_count(v, missing="")

@@ -118,7 +118,7 @@ class Report:
             "",
             f"- created: {self.created}",
             f"- model: `{m.get('name')}` ({m.get('task')}), {m.get('signature', '')}",
-            f"- weights: {m.get('weights', 'n/a')}; params {_big(m.get('params'))}, MACs {_big(m.get('macs'))}",
+            f"- weights: {m.get('weights', 'n/a')}; params {human_count(m.get('params'))}, MACs {human_count(m.get('macs'))}",
             f"- data: {d.get('name')} (calibration {d.get('calibration_samples')} samples, evaluation "
             f"{d.get('evaluation_samples')} held-out samples{'' if d.get('labelled') else ', no labels: fidelity only'})",
             f"- machine: {cpu.get('model')}, {cpu.get('cores')} cores, flags {', '.join(cpu.get('flags', [])) or 'none'}",
@@ -182,9 +182,10 @@ def _sci(v: Any) -> str:
     return "" if v is None else f"{v:.2e}"
 
 
-def _big(v: Any) -> str:
+def human_count(v: float | None, missing: str = "n/a") -> str:
+    """A count with a G/M/k suffix (``25.56M``); ``missing`` for None."""
     if v is None:
-        return "n/a"
+        return missing
     for unit, size in (("G", 1e9), ("M", 1e6), ("k", 1e3)):
         if v >= size:
             return f"{v / size:.2f}{unit}"

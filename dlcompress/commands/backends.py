@@ -28,14 +28,13 @@ def zoo_matrix(
     """Every zoo entry through every format: export + validation status (with the reason), size, max |diff|."""
     import contextlib
     import json
-    import os
     import sys
 
     from dlcompress.api.matrix import MatrixOptions, run_matrix, write_matrix
     from dlcompress.cli import out_console
+    from dlcompress.toolkit.progress import set_quiet
 
-    if quiet or as_json:
-        os.environ["DLCOMPRESS_QUIET"] = "1"
+    set_quiet(quiet or as_json)
     options = MatrixOptions(tuple(f.strip() for f in formats.split(",") if f.strip()), int8, full, models, threads)
     with contextlib.redirect_stdout(sys.stderr):  # model builders and converters print; stdout is for --json
         matrix = run_matrix(options)

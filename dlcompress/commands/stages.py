@@ -3,11 +3,12 @@ export and quantization. Thin: parse options into the API's dataclasses, run, pr
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 from typing import Annotated, Any, Optional
 
 import typer
+
+from dlcompress.toolkit.progress import set_quiet
 
 # ---- options shared by these commands ------------------------------------------------------------------
 Model = Annotated[str, typer.Option("--model", "-m", help="Zoo name or file.py:factory (a torch model).")]
@@ -85,7 +86,7 @@ def register(app: typer.Typer) -> None:
         from dlcompress.api.prune import PruneRequest, prune as run
         from dlcompress.toolkit.stages.distill import DistillOptions
 
-        _quiet(quiet or as_json)
+        set_quiet(quiet or as_json)
         request = PruneRequest(
             model, _prune_options(method, ratio, target_macs, importance, global_pruning, ignore, prune_steps,
                                   max_layer_ratio, round_to),
@@ -113,7 +114,7 @@ def register(app: typer.Typer) -> None:
         from dlcompress.toolkit.stages.depthwise import DepthwiseOptions
         from dlcompress.toolkit.stages.distill import DistillOptions
 
-        _quiet(quiet or as_json)
+        set_quiet(quiet or as_json)
         request = DepthwiseRequest(
             model, DepthwiseOptions(tuple(kernel or ()), Scope.parse(scope), Scope.parse(ignore), init, min_in_channels),
             _job(model, weights, input_shape, data, eval_samples, batch, threads, bench_seconds, out, overwrite),
@@ -138,7 +139,7 @@ def register(app: typer.Typer) -> None:
         from dlcompress.api.pipeline import TeacherOptions
         from dlcompress.toolkit.stages.distill import DistillOptions
 
-        _quiet(quiet or as_json)
+        set_quiet(quiet or as_json)
         request = DistillRequest(
             model, TeacherOptions(teacher, teacher_weights),
             _job(model, weights, input_shape, data, eval_samples, batch, threads, bench_seconds, out, overwrite,
@@ -181,7 +182,7 @@ def register(app: typer.Typer) -> None:
         from dlcompress.toolkit.stages.distill import DistillOptions
         from dlcompress.toolkit.stages.quantize import QuantizeOptions
 
-        _quiet(quiet or as_json)
+        set_quiet(quiet or as_json)
         names = tuple(s.strip() for s in steps.split(",") if s.strip())
         options = StepOptions(
             prune=_prune_options(method, ratio, target_macs, importance, global_pruning, ignore, prune_steps,
@@ -202,11 +203,6 @@ def register(app: typer.Typer) -> None:
 
 
 # ---- helpers --------------------------------------------------------------------------------------------
-def _quiet(flag: bool) -> None:
-    if flag:
-        os.environ["DLCOMPRESS_QUIET"] = "1"
-
-
 def _job(model: str, weights: str | None, input_shape: str | None, data: str | None, eval_samples: int, batch: int,
          threads: int | None, bench_seconds: float, out: Path | None, overwrite: bool, calib_samples: int = 64,
          fallback_weights: str | None = None) -> Any:

@@ -19,7 +19,6 @@ import importlib.metadata
 import importlib.util
 import logging
 import os
-import re
 import time
 import traceback
 import warnings
@@ -30,7 +29,7 @@ import torch
 
 from dlcompress.exporters.base import EXPORTERS, Exporter, ExportOptions
 from dlcompress.toolkit.artifact import Artifact, Format, StageRecord
-from dlcompress.toolkit.errors import BackendUnavailableError, ExportError, UnsupportedError
+from dlcompress.toolkit.errors import BackendUnavailableError, ExportError, UnsupportedError, message_lines
 from dlcompress.toolkit.native_output import Captured, native_output_captured
 
 EXPORT_BATCH = 1
@@ -87,8 +86,7 @@ def conversion_error(e: BaseException, what: str, captured: Captured) -> ExportE
     root = e
     while root.__cause__ is not None or (root.__context__ is not None and not root.__suppress_context__):
         root = root.__cause__ or root.__context__  # type: ignore[assignment]
-    text = re.sub(r"\x1b\[[0-9;]*m", "", str(root)).strip()
-    lines = [ln.strip() for ln in text.splitlines() if ln.strip()]
+    lines = message_lines(root)
     first = (lines[0] if lines else type(root).__name__)
     first = first if len(first) <= 240 else first[:237] + "..."
     where = next((ln for ln in lines if ln.startswith("Caused by:")), "")
@@ -98,7 +96,7 @@ def conversion_error(e: BaseException, what: str, captured: Captured) -> ExportE
     if in_export:
         msg = f"{what}: torch.export cannot capture the model: {type(root).__name__}: {first}"
         return ExportError(msg + (f" [{where}]" if where else ""), TORCH_EXPORT_HINT)
-    if "Lowering not found" in text or "lowering" in type(root).__name__.lower():
+    if any("Lowering not found" in ln for ln in lines) or "lowering" in type(root).__name__.lower():
         return ExportError(f"{what}: litert-torch has no LiteRT lowering for an op: {first}",
                            "find the op with litert-torch's find_culprits tool, or use the ONNX or OpenVINO format")
     native = captured.last_lines(2, contains="error")

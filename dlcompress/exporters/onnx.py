@@ -4,9 +4,7 @@
 from __future__ import annotations
 
 import contextlib
-import io
 import time
-import warnings
 from pathlib import Path
 
 import torch
@@ -14,6 +12,7 @@ import torch
 from dlcompress.exporters.base import EXPORTERS, Exporter, ExportOptions
 from dlcompress.toolkit.artifact import Artifact, Format, StageRecord
 from dlcompress.toolkit.errors import ExportError, first_line
+from dlcompress.toolkit.progress import silenced
 
 DEFAULT_OPSET_TORCHSCRIPT = 17
 
@@ -61,9 +60,7 @@ class OnnxExporter(Exporter):
 def _run_export(route: str, model: torch.nn.Module, args: tuple, out: Path, spec, axes: dict, opset: int | None) -> None:  # noqa: ANN001
     names_in = [t.name for t in spec.inputs]
     names_out = [t.name for t in spec.outputs]
-    sink = io.StringIO()
-    with warnings.catch_warnings(), contextlib.redirect_stdout(sink), torch.no_grad():
-        warnings.simplefilter("ignore")
+    with silenced(ignore_warnings=True), torch.no_grad():
         if route == "dynamo":
             torch.onnx.export(model, args, str(out), dynamo=True, external_data=False, verbose=False,
                               input_names=names_in, output_names=names_out, dynamic_axes=axes or None,

@@ -9,17 +9,15 @@ that ONNX exporter. ``auto`` tries ``torch`` then ``onnx``. An ONNX artifact (a 
 
 from __future__ import annotations
 
-import contextlib
-import io
 import tempfile
 import time
-import warnings
 from pathlib import Path
 from typing import Any
 
 from dlcompress.exporters.base import EXPORTERS, Exporter, ExportOptions
 from dlcompress.toolkit.artifact import Artifact, Format, StageRecord
-from dlcompress.toolkit.errors import DLCompressError, ExportError
+from dlcompress.toolkit.errors import DLCompressError, ExportError, message_lines
+from dlcompress.toolkit.progress import silenced
 from dlcompress.zoo.spec import ModelSpec
 
 ONNX_SUBROUTES = ("dynamo", "torchscript")
@@ -73,14 +71,14 @@ class OpenVinoExporter(Exporter):
         if route == "torch":
             return from_torch(artifact, options.dynamic_batch), "torch"
         if route == "onnx-file":
-            with _quiet():
+            with silenced(ignore_warnings=True):
                 return ov.convert_model(str(artifact.path)), "onnx file"
         onnx_route = route if route in ONNX_SUBROUTES else "auto"
         with tempfile.TemporaryDirectory(prefix="dlc-ov-", dir=out_path.parent) as tmp:
             onnx_art = EXPORTERS.get("onnx").export(
                 artifact, Path(tmp) / "model.onnx",
                 ExportOptions(route=onnx_route, opset=options.opset, dynamic_batch=options.dynamic_batch))
-            with _quiet():
+            with silenced(ignore_warnings=True):
                 model = ov.convert_model(str(onnx_art.path))
             return model, f"onnx ({onnx_art.lineage[-1].params['route']})"
 
@@ -97,7 +95,7 @@ def from_torch(artifact: Artifact, dynamic: bool) -> Any:
         shapes = [ov.PartialShape([d if isinstance(d, int) else -1 for d in t.shape]) for t in spec.inputs]
     else:
         shapes = [ov.PartialShape(list(feeds[t.name].shape)) for t in spec.inputs]
-    with _quiet(), torch.no_grad():
+    with silenced(ignore_warnings=True), torch.no_grad():
         return ov.convert_model(artifact.model.eval(), example_input=example, input=shapes)  # type: ignore[union-attr]
 
 
@@ -124,22 +122,12 @@ def save(model: Any, path: Path, compress_to_fp16: bool) -> None:
     ov.save_model(model, str(path), compress_to_fp16=compress_to_fp16)
 
 
-@contextlib.contextmanager
-def _quiet():  # noqa: ANN202
-    with warnings.catch_warnings(), contextlib.redirect_stdout(io.StringIO()):
-        warnings.simplefilter("ignore")
-        yield
-
-
 def _first_line(e: BaseException) -> str:
     """One line from a frontend error: OpenVINO's start with "Check ... failed at <file>" and end with a
     summary of the ops it could not convert, after the cause of the first one."""
-    import re
-
     if isinstance(e, DLCompressError):
         return str(e)[:600]
-    text = re.sub(r"\x1b\[[0-9;]*m", "", str(e))
-    lines = [ln.strip() for ln in text.strip().splitlines() if ln.strip()]
+    lines = message_lines(e)
     failed = [ln.removeprefix("-- Conversion is failed for:").strip() for ln in lines
               if ln.startswith("-- Conversion is failed for:")]
     useful = [ln for ln in lines if not ln.startswith(("Check ", "Exception from src", "File ", "FrontEnd API failed",

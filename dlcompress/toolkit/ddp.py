@@ -31,6 +31,7 @@ import torch
 from torch import nn
 
 from dlcompress.toolkit.errors import DLCompressError
+from dlcompress.toolkit.progress import set_quiet
 
 ENV_KEYS = ("MASTER_ADDR", "MASTER_PORT", "RANK", "LOCAL_RANK", "WORLD_SIZE", "LOCAL_WORLD_SIZE")
 
@@ -121,8 +122,7 @@ def from_env(device: str = "cpu") -> Parallel | None:
         device = f"cuda:{local}"
         torch.cuda.set_device(local)
     backend = "nccl" if device.startswith("cuda") else "gloo"
-    if rank != 0:
-        os.environ["DLCOMPRESS_QUIET"] = "1"
+    set_quiet(rank != 0)
     if not dist.is_initialized():
         dist.init_process_group(backend, rank=rank, world_size=world, timeout=timedelta(minutes=30))
     return Parallel(rank, world, local, backend, device)

@@ -10,10 +10,15 @@ _ANSI = re.compile(r"\x1b\[[0-9;]*m")
 _NOISE = ("Exception from src/", "Check '")  # OpenVINO's location lines before the actual message
 
 
+def message_lines(e: BaseException) -> list[str]:
+    """The non-empty lines of an exception's message, stripped, colour codes removed."""
+    return [ln.strip() for ln in _ANSI.sub("", str(e)).splitlines() if ln.strip()]
+
+
 def first_line(e: BaseException, limit: int = 300, lines: int = 1) -> str:
     """The first non-empty line(s) of an exception's message (colour codes and OpenVINO's source-location lines
     removed; several joined with ``; ``), at most ``limit`` characters."""
-    found = [ln.strip() for ln in _ANSI.sub("", str(e)).splitlines() if ln.strip()]
+    found = message_lines(e)
     useful = [ln for ln in found if not ln.startswith(_NOISE)] or found
     return "; ".join(useful[:lines])[:limit]
 

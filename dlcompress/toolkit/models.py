@@ -343,8 +343,8 @@ def load_onnx_file(path: Path, options: ModelOptions) -> Artifact:
         model = onnx.load(str(path), load_external_data=False)
         onnx.checker.check_model(model)
     except Exception as e:  # noqa: BLE001 - onnx raises DecodeError, ValidationError, ...
-        first = (str(e).strip().splitlines() or [type(e).__name__])[0]
-        raise InvalidModelFileError(f"{path} is not a valid ONNX model: {first[:200]}", "re-export the model") from None
+        raise InvalidModelFileError(f"{path} is not a valid ONNX model: {first_line(e, 200) or type(e).__name__}",
+                                    "re-export the model") from None
     inits = {i.name for i in model.graph.initializer}
     inputs = tuple(_tensor_spec(v) for v in model.graph.input if v.name not in inits)
     outputs = tuple(_tensor_spec(v) for v in model.graph.output)

@@ -7,6 +7,7 @@ import io
 import logging
 import os
 import sys
+import warnings
 from collections.abc import Iterator
 
 from rich.console import Console
@@ -17,23 +18,34 @@ console = Console(stderr=True, highlight=False)
 
 
 @contextlib.contextmanager
-def silenced(*logger_names: str) -> Iterator[None]:
+def silenced(*logger_names: str, ignore_warnings: bool = False) -> Iterator[None]:
     """Swallow what a library prints on stdout and logs below ERROR (``--json`` keeps stdout for the report);
-    ``""`` names the root logger."""
+    ``""`` names the root logger. ``ignore_warnings``: Python warnings raised inside are dropped too."""
     loggers = [logging.getLogger(n or None) for n in logger_names]
     levels = [lg.level for lg in loggers]
     for lg in loggers:
         lg.setLevel(logging.ERROR)
     try:
-        with contextlib.redirect_stdout(io.StringIO()):
+        with warnings.catch_warnings(), contextlib.redirect_stdout(io.StringIO()):
+            if ignore_warnings:
+                warnings.simplefilter("ignore")
             yield
     finally:
         for lg, lv in zip(loggers, levels):
             lg.setLevel(lv)
 
 
+QUIET_ENV = "DLCOMPRESS_QUIET"  # an environment variable, so child processes (torchrun ranks, probes) inherit it
+
+
 def quiet() -> bool:
-    return bool(os.environ.get("DLCOMPRESS_QUIET"))
+    return bool(os.environ.get(QUIET_ENV))
+
+
+def set_quiet(flag: bool = True) -> None:
+    """Switch progress output off for this process and its children (``--quiet``, ``--json``); never back on."""
+    if flag:
+        os.environ[QUIET_ENV] = "1"
 
 
 class _Bar:

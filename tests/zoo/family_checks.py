@@ -1,4 +1,4 @@
-"""Checks shared by the per-family zoo tests (non-image families): signature, complexity, ONNX export."""
+"""Checks shared by the per-family zoo tests: signature, complexity (all families), ONNX export (non-image)."""
 
 from __future__ import annotations
 

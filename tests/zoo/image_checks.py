@@ -51,18 +51,6 @@ def check_forward(spec: ModelSpec, model: torch.nn.Module | None = None, batch: 
     return outs
 
 
-def check_complexity(name: str) -> tuple[int, int]:
-    """Params and MACs as ``dlcompress zoo list`` shows them, computed from the model (params recounted)."""
-    from dlcompress.api.zoo import zoo_entry
-    from dlcompress.toolkit.complexity import count_params
-
-    entry = zoo_entry(name)
-    assert entry.error is None, entry.error
-    assert entry.params and entry.macs and entry.macs > 0
-    assert entry.params == count_params(MODELS.get(name).build())
-    return entry.params, entry.macs
-
-
 def check_export(name: str, tmp_path: Path, route: str = "auto", eval_samples: int = 4):  # noqa: ANN201
     """``dlcompress export --model NAME`` (default data; ``route`` as ``--exporter``): the file validates."""
     import onnx

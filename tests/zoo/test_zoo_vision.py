@@ -8,7 +8,8 @@ import pytest
 import torch
 
 from dlcompress.zoo import MODELS
-from tests.zoo.image_checks import MODULES, check_complexity, check_export, check_forward, module_entries
+from tests.zoo.family_checks import check_complexity
+from tests.zoo.image_checks import MODULES, check_export, check_forward, module_entries
 
 TINY = module_entries(MODULES, tiny=True)
 REAL = module_entries(MODULES, tiny=False)

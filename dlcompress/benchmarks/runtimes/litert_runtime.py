@@ -21,7 +21,7 @@ import numpy as np
 
 from dlcompress.benchmarks.runtimes.base import RUNTIMES, Runtime, RuntimeOptions
 from dlcompress.toolkit.artifact import Artifact, Format
-from dlcompress.toolkit.errors import BackendUnavailableError, InputShapeError, InvalidModelFileError, UnsupportedError
+from dlcompress.toolkit.errors import BackendUnavailableError, InputShapeError, InvalidModelFileError, UnsupportedError, first_line
 from dlcompress.toolkit.native_output import native_output_captured
 
 INTEGER_DTYPES = (np.int8, np.uint8, np.int16)
@@ -37,8 +37,7 @@ def _interpreter(path: Path, threads: int) -> Any:
             it = Interpreter(model_path=str(path), num_threads=threads)
             it.allocate_tensors()
     except Exception as e:  # noqa: BLE001 - the interpreter raises ValueError/RuntimeError for bad files
-        first = (str(e).strip().splitlines() or [type(e).__name__])[0]
-        raise InvalidModelFileError(f"LiteRT cannot load {path}: {first[:300]}") from None
+        raise InvalidModelFileError(f"LiteRT cannot load {path}: {first_line(e) or type(e).__name__}") from None
     return it
 
 

@@ -16,12 +16,9 @@ get faster; the stage says so in its record rather than pretend otherwise.
 
 from __future__ import annotations
 
-import contextlib
-import io
 import math
 import time
-import warnings
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -31,6 +28,7 @@ from torch import nn
 from dlcompress.toolkit.artifact import Artifact, StageRecord
 from dlcompress.toolkit.complexity import count_macs, count_params
 from dlcompress.toolkit.errors import DLCompressError, UnsupportedError
+from dlcompress.toolkit.progress import silenced
 from dlcompress.toolkit.registry import Registry
 from dlcompress.toolkit.scope import Scope
 from dlcompress.toolkit.stages.structure import (
@@ -197,7 +195,7 @@ def _structured(model: nn.Module, inputs: tuple[torch.Tensor, ...], options: Pru
 
     importance = IMPORTANCES.get(options.importance)
     by_macs = options.target_macs is not None
-    with _quiet():
+    with silenced(ignore_warnings=True):
         pruner = tp.pruner.MetaPruner(
             model, inputs[0] if len(inputs) == 1 else inputs, importance.build(),
             global_pruning=options.global_pruning,
@@ -253,7 +251,7 @@ def _one_step(pruner: Any, model: nn.Module, batches: Batches | None) -> None:
         model.zero_grad(set_to_none=True)
         for x, y in batches():
             nn.functional.cross_entropy(model(x), y).backward()
-    with _quiet():
+    with silenced(ignore_warnings=True):
         pruner.step()
     for p in model.parameters():
         p.grad = None
@@ -266,7 +264,7 @@ def replay_plan(model: nn.Module, plan: dict[str, Any], inputs: tuple[torch.Tens
     if plan.get("kind") != "prune" or not isinstance(plan.get("history"), list):
         raise DLCompressError("not a pruning plan (expected kind 'prune' with a 'history' list)")
     model.eval()
-    with _quiet():
+    with silenced(ignore_warnings=True):
         graph = tp.DependencyGraph().build_dependency(model, example_inputs=inputs[0] if len(inputs) == 1 else inputs)
         graph.load_pruning_history([[str(n), bool(o), [int(i) for i in idx]] for n, o, idx in plan["history"]])
     return model
@@ -325,8 +323,3 @@ def _sparsity(modules: Iterable[nn.Module]) -> float:
     return zero / max(1, sum(m.weight.numel() for m in mods))
 
 
-@contextlib.contextmanager
-def _quiet() -> Iterator[None]:
-    with warnings.catch_warnings(), contextlib.redirect_stdout(io.StringIO()):
-        warnings.simplefilter("ignore")
-        yield

@@ -24,11 +24,8 @@ Edge TPU does not list). The lineage records ``full_integer`` and, where some op
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
-import io
 import time
-import warnings
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, ClassVar
@@ -43,7 +40,7 @@ from dlcompress.exporters.litert import (
 from dlcompress.toolkit.artifact import Artifact, Format, StageRecord
 from dlcompress.toolkit.errors import QuantizationError, UnsupportedError
 from dlcompress.toolkit.native_output import Captured
-from dlcompress.toolkit.progress import progress_bar
+from dlcompress.toolkit.progress import progress_bar, silenced
 from dlcompress.toolkit.stages.quantize import OPTION_CHECKS, QUANTIZERS, CalibrationFeeds, QuantizeOptions
 from dlcompress.toolkit.tflite_model import INTEGER_TYPES, float_interface, padv2_as_pad, read_graph
 
@@ -175,13 +172,12 @@ def quantize_pt2e(source: Artifact, feeds: list[dict[str, np.ndarray]] | None, o
         err = conversion_error(e, f"LiteRT quantization of {spec.name}", Captured())
         raise QuantizationError(err.message, err.hint) from None
     split = split_shared_activation_calls(graph)
-    with contextlib.redirect_stdout(io.StringIO()):  # annotators print skipped partitions ("Relu partition has ...")
+    with silenced():  # annotators print skipped partitions ("Relu partition has ...")
         prepared = prepare_pt2e(graph, quantizer)
     if dynamic and not feeds:  # weight observers still need one forward pass
         feeds = [spec.example_inputs(1)]
     n = calibrate(prepared, spec, feeds or [], dynamic_batch)
-    with contextlib.redirect_stdout(io.StringIO()), warnings.catch_warnings():
-        warnings.simplefilter("ignore")
+    with silenced(ignore_warnings=True):
         converted = convert_pt2e(prepared, fold_quantize=False)
     for m in converted.modules():  # an exported GraphModule refuses .eval(); its BN ops are inference ops already
         m.training = False

@@ -200,8 +200,7 @@ def quantize_onnx(artifact: Artifact, options: QuantizeOptions, calibration: Cal
                 params["value_info"] = "removed (see DATA_DEPENDENT_OPS)"
         except Exception as e:  # noqa: BLE001 - ORT raises many kinds
             out_path.unlink(missing_ok=True)
-            first = (str(e).strip().splitlines() or [type(e).__name__])[0]
-            raise QuantizationError(f"ONNX Runtime {options.method} quantization failed: {type(e).__name__}: {first[:300]}",
+            raise QuantizationError(f"ONNX Runtime {options.method} quantization failed: {describe_failure(e)}",
                                     "try --quant-format qdq, --method dynamic, or --no-per-channel") from None
     before, after = artifact.size_bytes or 0, out_path.stat().st_size
     record = StageRecord(

@@ -21,7 +21,7 @@ from typing import Any, ClassVar
 import numpy as np
 
 from dlcompress.toolkit.artifact import Artifact, StageRecord
-from dlcompress.toolkit.errors import QuantizationError, UnsupportedError
+from dlcompress.toolkit.errors import QuantizationError, UnsupportedError, describe_failure
 from dlcompress.toolkit.progress import silenced
 from dlcompress.toolkit.scope import Scope
 from dlcompress.toolkit.stages.quantize import (
@@ -207,8 +207,7 @@ def _common(artifact: Artifact, options: QuantizeOptions, calibration: Calibrati
 
 
 def _failed(e: Exception, what: str) -> QuantizationError:
-    first = (str(e).strip().splitlines() or [type(e).__name__])[0]
-    return QuantizationError(f"NNCF {what} failed: {type(e).__name__}: {first[:300]}",
+    return QuantizationError(f"NNCF {what} failed: {describe_failure(e)}",
                              "try --preset mixed, or --ignore the failing layers")
 
 

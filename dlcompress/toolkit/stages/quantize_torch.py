@@ -11,7 +11,6 @@ from __future__ import annotations
 import contextlib
 import copy
 import time
-import warnings
 from typing import Any
 from pathlib import Path
 
@@ -55,8 +54,7 @@ def quantize_torch(artifact: Artifact, options: QuantizeOptions, calibration: Ca
     dims = tuple({0: torch.export.Dim("batch", min=1, max=4096)} if "batch" in t.shape[:1] else None for t in spec.inputs)
     try:
         # torch logs deprecation notes and "No CUDA runtime is found" while exporting and compiling: not the user's
-        with warnings.catch_warnings(), torch.no_grad(), silenced(*TORCH_NOISE):
-            warnings.simplefilter("ignore")
+        with torch.no_grad(), silenced(*TORCH_NOISE, ignore_warnings=True):
             exported = torch.export.export(model, example, dynamic_shapes=dims, strict=True).module()
             quantizer = xiq.X86InductorQuantizer()
             quantizer.set_global(xiq.get_default_x86_inductor_quantization_config())  # per-channel weights
