@@ -89,10 +89,10 @@ def main() -> int:
     args = ap.parse_args()
     os.environ.setdefault("DLCOMPRESS_QUIET", "1")
 
-    from dlcompress.api.bench_models import BenchRequest, bench_models
+    from dlcompress.recipes.bench_models import BenchRequest, bench_models
     from dlcompress.benchmarks.harness import BenchOptions, measure
-    from dlcompress.benchmarks.runtimes import RuntimeOptions, open_runtime
-    from dlcompress.benchmarks.runtimes.base import default_threads
+    from dlcompress.toolkit.runtimes import RuntimeOptions, open_runtime
+    from dlcompress.toolkit.runtimes.base import default_threads
     from dlcompress.toolkit.artifact import Artifact, Format
     from dlcompress.zoo import MODELS
     from dlcompress.toolkit.backends import BACKENDS

@@ -14,7 +14,7 @@ from dataclasses import asdict, dataclass, field
 
 import numpy as np
 
-from dlcompress.benchmarks.runtimes.base import Runtime
+from dlcompress.toolkit.runtimes.base import Runtime
 from dlcompress.toolkit.progress import progress_bar
 
 

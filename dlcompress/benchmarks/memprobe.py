@@ -30,9 +30,9 @@ def _rss_mb() -> float:
 
 
 def _probe(runtime: str, path: str, inputs: list[dict], threads: int, precision: str | None = None) -> dict[str, float]:
-    from dlcompress.benchmarks.runtimes import RuntimeOptions, get_runtime
+    from dlcompress.toolkit.runtimes import RuntimeOptions, get_runtime
     from dlcompress.toolkit.artifact import Artifact
-    from dlcompress.zoo.spec import ModelSpec, TensorSpec
+    from dlcompress.toolkit.spec import ModelSpec, TensorSpec
 
     cls = get_runtime(runtime)
     feeds = {i["name"]: np.zeros(i["shape"], dtype=i["dtype"]) for i in inputs}

@@ -10,7 +10,7 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
-from dlcompress.benchmarks.runtimes import RuntimeOptions
+from dlcompress.toolkit.runtimes import RuntimeOptions
 from dlcompress.toolkit.backends import BACKENDS
 from dlcompress.toolkit.errors import UnsupportedError
 

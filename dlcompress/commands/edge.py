@@ -24,7 +24,7 @@ def register(app: typer.Typer) -> None:
         from rich.markup import escape
         from rich.table import Table
 
-        from dlcompress.cli import out_console
+        from dlcompress.commands.options import out_console
         from dlcompress.toolkit.edgetpu import check_edgetpu
 
         report = check_edgetpu(file)

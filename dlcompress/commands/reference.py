@@ -56,11 +56,11 @@ def _walk(prefix: str, group: Any) -> list[tuple[str, Any]]:
     return out
 
 
-def cli_reference() -> str:
+def cli_reference(app: typer.Typer | None = None) -> str:
     """Markdown: every command with its help text and a table of its options (names, default, help)."""
-    from dlcompress.cli import app
+    from dlcompress.commands import build_app
 
-    root = typer.main.get_command(app)
+    root = typer.main.get_command(app or build_app())
     commands = _walk("", root)
     lines = ["# Command-line reference", "",
              "Generated from the commands by `python -m dlcompress.commands.reference > docs/cli.md`; "

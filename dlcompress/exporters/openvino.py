@@ -17,8 +17,9 @@ from typing import Any
 from dlcompress.exporters.base import EXPORTERS, Exporter, ExportOptions
 from dlcompress.toolkit.artifact import Artifact, Format, StageRecord
 from dlcompress.toolkit.errors import DLCompressError, ExportError, message_lines
+from dlcompress.toolkit.openvino_ir import save
 from dlcompress.toolkit.progress import silenced
-from dlcompress.zoo.spec import ModelSpec
+from dlcompress.toolkit.spec import ModelSpec
 
 ONNX_SUBROUTES = ("dynamo", "torchscript")
 
@@ -113,13 +114,6 @@ def name_io(model: Any, spec: ModelSpec) -> None:
 
 def tensor_names(port: Any) -> str:
     return ",".join(sorted(port.get_names())) or "?"
-
-
-def save(model: Any, path: Path, compress_to_fp16: bool) -> None:
-    """``path`` (``.xml``) and its ``.bin`` beside it."""
-    import openvino as ov
-
-    ov.save_model(model, str(path), compress_to_fp16=compress_to_fp16)
 
 
 def _first_line(e: BaseException) -> str:

@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     import torch
 
-    from dlcompress.zoo.spec import ModelSpec
+    from dlcompress.toolkit.spec import ModelSpec
 
 
 class Format(StrEnum):

@@ -2,7 +2,7 @@
 stacked frames).
 
 A feed dataset is registered in :data:`~dlcompress.toolkit.data.DATASETS` like an image dataset, but its loader
-takes the :class:`~dlcompress.zoo.spec.ModelSpec` it feeds (vocabulary size, sequence length, feature count
+takes the :class:`~dlcompress.toolkit.spec.ModelSpec` it feeds (vocabulary size, sequence length, feature count
 come from the declared signature) and returns :class:`FeedSplits`: ``train`` (calibration) and held-out
 ``test`` :class:`FeedSource` s of ready model inputs, optional labels, and the :class:`FeedMetric` that scores
 a model's first output against those labels. A zoo entry names its dataset in ``spec.default_data``.

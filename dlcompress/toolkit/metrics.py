@@ -7,7 +7,7 @@ from dataclasses import asdict, dataclass, field
 
 import numpy as np
 
-from dlcompress.benchmarks.runtimes.base import Runtime
+from dlcompress.toolkit.runtimes.base import Runtime
 from dlcompress.toolkit.progress import progress_bar
 from dlcompress.toolkit.registry import Registry
 

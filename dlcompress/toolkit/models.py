@@ -17,13 +17,10 @@ import torch
 from torch import nn
 
 from dlcompress.toolkit.artifact import Artifact, Format, StageRecord
+from dlcompress.toolkit.checkpoint import CHECKPOINT_META_KEY, load_state, read_checkpoint, structure_edits
 from dlcompress.toolkit.data import DataSplits
 from dlcompress.toolkit.errors import InputShapeError, InvalidModelFileError, ModelLoadError, WeightsError, first_line
-from dlcompress.zoo import MODELS
-from dlcompress.zoo.spec import ModelSpec, TensorSpec, image_classifier_io
-
-CHECKPOINT_META_KEY = "dlcompress"
-
+from dlcompress.toolkit.spec import ModelSpec, TensorSpec, image_classifier_io
 
 INIT_SEED = 0  # zoo models without weights are built from this seed, so runs (and CI) are reproducible
 
@@ -66,17 +63,6 @@ def parse_shape(text: str | None) -> tuple[int, ...] | None:
     return shape
 
 
-def load_model(name: str, options: ModelOptions | None = None, data: DataSplits | None = None) -> Artifact:
-    """Build the model ``name`` refers to (zoo entry, ``file.py:fn``, ``pkg.mod:fn`` or ``.onnx`` file)."""
-    options = options or ModelOptions()
-    if name.lower().endswith(".onnx"):
-        return load_onnx_file(Path(name), options)
-    if ":" in name:
-        return load_factory(name, options)
-    spec = MODELS.get(name)
-    return load_zoo(spec, options, data)
-
-
 # ---------------------------------------------------------------------------------------------------------
 # zoo entries
 
@@ -100,7 +86,7 @@ def load_zoo(spec: ModelSpec, options: ModelOptions, data: DataSplits | None) ->
         model = spec.build().eval()
     record = StageRecord("build", {"model": spec.name, **spec.build_args}, {"weights": "random-init", "seed": INIT_SEED})
     if checkpoint is not None:
-        edits = _structure_edits(meta)
+        edits = structure_edits(meta)
         if edits:
             feeds = spec.example_inputs(1)
             model = replay_structure(model, edits, tuple(torch.from_numpy(feeds[t.name]) for t in spec.inputs))
@@ -111,12 +97,6 @@ def load_zoo(spec: ModelSpec, options: ModelOptions, data: DataSplits | None) ->
         load_pretrained(model, spec, options.weights)
         record = StageRecord("build", {"model": spec.name, **spec.build_args}, {"weights": f"torchvision:{options.weights}"})
     return Artifact(Format.TORCH, spec, model=model, lineage=(record,))
-
-
-def _structure_edits(meta: Any) -> list[dict[str, Any]]:
-    """Structure edits (pruning plans, layer replacements) a checkpoint's metadata asks to replay before loading."""
-    edits = meta.get("structure") if isinstance(meta, dict) else None
-    return [e for e in edits if isinstance(e, dict)] if isinstance(edits, list) else []
 
 
 def replay_structure(model: nn.Module, edits: list[dict[str, Any]], inputs: tuple[torch.Tensor, ...]) -> nn.Module:
@@ -194,52 +174,6 @@ def _looks_like_path(text: str) -> bool:
     return Path(text).exists() or any(text.endswith(s) for s in (".pt", ".pth", ".ckpt", ".bin", ".safetensors")) or "/" in text
 
 
-def read_checkpoint(path: Path) -> Any:
-    """``torch.load(weights_only=True)`` with one clear error for missing or unreadable files."""
-    if not path.exists():
-        raise WeightsError(f"weights file {path} does not exist")
-    try:
-        return torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as e:  # noqa: BLE001 - torch raises many types for corrupt files
-        raise WeightsError(f"cannot read weights file {path}: {first_line(e, 200) or type(e).__name__}",
-                           "pass a state_dict saved with torch.save (weights only)") from None
-
-
-def state_dict_of(checkpoint: Any, source: str) -> dict[str, torch.Tensor]:
-    """The state_dict inside a checkpoint: the dict itself, or under ``state_dict`` / ``model``."""
-    if isinstance(checkpoint, dict):
-        for key in ("state_dict", "model"):
-            if isinstance(checkpoint.get(key), dict):
-                checkpoint = checkpoint[key]
-                break
-    if not isinstance(checkpoint, dict) or not all(isinstance(v, torch.Tensor) for v in checkpoint.values()):
-        raise WeightsError(f"{source} holds no state_dict", "save model.state_dict(), or a dict with it under 'state_dict'")
-    prefix = "module."
-    if checkpoint and all(k.startswith(prefix) for k in checkpoint):
-        checkpoint = {k[len(prefix):]: v for k, v in checkpoint.items()}
-    return checkpoint
-
-
-def load_state(model: nn.Module, checkpoint: Any, source: str | None) -> None:
-    """Load a checkpoint strictly; a mismatch is one line naming the first differences."""
-    state = state_dict_of(checkpoint, str(source))
-    own = model.state_dict()
-    missing = [k for k in own if k not in state]
-    unexpected = [k for k in state if k not in own]
-    shapes = [f"{k} {tuple(state[k].shape)} vs {tuple(own[k].shape)}" for k in own if k in state and state[k].shape != own[k].shape]
-    if missing or unexpected or shapes:
-        parts = []
-        if shapes:
-            parts.append(f"{len(shapes)} shape mismatch(es), e.g. {shapes[0]}")
-        if missing:
-            parts.append(f"{len(missing)} missing key(s), e.g. {missing[0]}")
-        if unexpected:
-            parts.append(f"{len(unexpected)} unexpected key(s), e.g. {unexpected[0]}")
-        raise WeightsError(f"weights {source} do not match the model: " + "; ".join(parts),
-                           "check --model (and --data, which adapts channels and classes) against the checkpoint")
-    model.load_state_dict(state, strict=True)
-
-
 # ---------------------------------------------------------------------------------------------------------
 # Python factories
 
@@ -265,7 +199,7 @@ def load_factory(target: str, options: ModelOptions) -> Artifact:
     edits: list[dict[str, Any]] = []
     if options.weights:
         checkpoint = read_checkpoint(Path(options.weights))
-        edits = _structure_edits(checkpoint.get(CHECKPOINT_META_KEY) if isinstance(checkpoint, dict) else None)
+        edits = structure_edits(checkpoint.get(CHECKPOINT_META_KEY) if isinstance(checkpoint, dict) else None)
         if edits:
             model = replay_structure(model, edits, (torch.rand(shape),))
         load_state(model, checkpoint, options.weights)

@@ -2,6 +2,6 @@
 ``dlcompress/zoo/registry.py:FAMILIES`` and imported on the first lookup in :data:`MODELS`."""
 
 from dlcompress.zoo.registry import FAMILIES, MODELS, register
-from dlcompress.zoo.spec import ModelSpec, TensorSpec
+from dlcompress.toolkit.spec import ModelSpec, TensorSpec
 
 __all__ = ["FAMILIES", "MODELS", "ModelSpec", "TensorSpec", "register"]

@@ -18,7 +18,7 @@ import torch
 from torch import nn
 
 from dlcompress.zoo.registry import register
-from dlcompress.zoo.spec import ModelSpec, TensorSpec
+from dlcompress.toolkit.spec import ModelSpec, TensorSpec
 from dlcompress.zoo.vision import IMAGENET_MEAN, IMAGENET_STD
 
 DETECTION_TASK = "object-detection"

@@ -14,7 +14,7 @@ import torch
 from torch import nn
 
 from dlcompress.zoo.registry import register
-from dlcompress.zoo.spec import ModelSpec, TensorSpec
+from dlcompress.toolkit.spec import ModelSpec, TensorSpec
 
 GENERATION_TASK = "image-generation"
 TRANSLATION_TASK = "image-to-image"

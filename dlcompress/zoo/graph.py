@@ -14,7 +14,7 @@ from torch import nn
 
 from dlcompress.zoo.evaluators import register_task_evaluators
 from dlcompress.zoo.registry import register
-from dlcompress.zoo.spec import ModelSpec, TensorSpec
+from dlcompress.toolkit.spec import ModelSpec, TensorSpec
 
 KIPF = "Kipf & Welling, Semi-Supervised Classification with Graph Convolutional Networks, ICLR 2017 (arXiv:1609.02907)"
 

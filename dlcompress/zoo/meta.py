@@ -14,7 +14,7 @@ import torch
 from torch import nn
 
 from dlcompress.zoo.registry import register
-from dlcompress.zoo.spec import ModelSpec, image_classifier_io
+from dlcompress.toolkit.spec import ModelSpec, image_classifier_io
 
 TASK = "few-shot-classification"
 Params = dict[str, torch.Tensor]

@@ -13,7 +13,7 @@ import torch
 from torch import nn
 
 from dlcompress.zoo.registry import register
-from dlcompress.zoo.spec import ModelSpec, TensorSpec
+from dlcompress.toolkit.spec import ModelSpec, TensorSpec
 
 TASK = "metric-embedding"
 

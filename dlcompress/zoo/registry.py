@@ -9,7 +9,7 @@ from __future__ import annotations
 import importlib
 
 from dlcompress.toolkit.registry import Registry
-from dlcompress.zoo.spec import ModelSpec
+from dlcompress.toolkit.spec import ModelSpec
 
 FAMILIES: tuple[str, ...] = (
     "vision",

@@ -12,7 +12,7 @@ from torch import nn
 
 from dlcompress.zoo.evaluators import register_task_evaluators
 from dlcompress.zoo.registry import register
-from dlcompress.zoo.spec import ModelSpec, TensorSpec
+from dlcompress.toolkit.spec import ModelSpec, TensorSpec
 
 ALPHAGO = "Silver et al., Mastering the game of Go with deep neural networks and tree search, Nature 2016"
 ALPHAGO_ZERO = "Silver et al., Mastering the game of Go without human knowledge, Nature 2017"

@@ -17,7 +17,7 @@ import torch
 from torch import nn
 
 from dlcompress.zoo.registry import register
-from dlcompress.zoo.spec import ModelSpec, image_classifier_io
+from dlcompress.toolkit.spec import ModelSpec, image_classifier_io
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)

@@ -57,7 +57,7 @@ def test_missing_weights_file(cli, tmp_path):
 
 
 def test_mismatched_weights(cli, tmp_path):
-    from dlcompress.toolkit.models import load_model
+    from dlcompress.recipes.loading import load_model
 
     ckpt = tmp_path / "r18.pt"
     torch.save(load_model("resnet18").model.state_dict(), ckpt)

@@ -11,11 +11,12 @@ import numpy as np
 import pytest
 import torch
 
-from dlcompress.benchmarks.runtimes import RuntimeOptions, open_runtime
+from dlcompress.toolkit.runtimes import RuntimeOptions, open_runtime
 from dlcompress.exporters.validate import validate_outputs
 from dlcompress.toolkit.artifact import Artifact, Format
 from dlcompress.toolkit.errors import ExportError, InputShapeError, UnsupportedError
-from dlcompress.toolkit.models import ModelOptions, load_model
+from dlcompress.toolkit.models import ModelOptions
+from dlcompress.recipes.loading import load_model
 from dlcompress.toolkit.stages.quantize import QuantizeOptions, check_options, quantize
 
 pytestmark = pytest.mark.litert
@@ -62,7 +63,7 @@ def small_int8(small_cnn, tmp_path_factory) -> Artifact:  # noqa: ANN001
 
 
 def test_registered_backend_exporter_runtime():
-    from dlcompress.benchmarks.runtimes import DEFAULT_RUNTIME, get_runtime
+    from dlcompress.toolkit.runtimes import DEFAULT_RUNTIME, get_runtime
     from dlcompress.exporters import EXPORTERS
     from dlcompress.toolkit.backends import BACKENDS
 
@@ -170,7 +171,7 @@ class DataDependent(torch.nn.Module):
 
 
 def test_untraceable_model_reports_the_root_cause(tmp_path):
-    from dlcompress.zoo.spec import ModelSpec, TensorSpec
+    from dlcompress.toolkit.spec import ModelSpec, TensorSpec
 
     spec = ModelSpec("data_dependent", "test", "custom", DataDependent, (TensorSpec("x", ("batch", 3, 8, 8)),),
                      (TensorSpec("y", ("batch", 1)),))
@@ -187,7 +188,7 @@ def test_torchvision_detection_model_fails_with_reason(tmp_path):
     import torchvision
 
     model = torchvision.models.detection.ssdlite320_mobilenet_v3_large(weights=None, weights_backbone=None).eval()
-    from dlcompress.zoo.spec import ModelSpec, TensorSpec
+    from dlcompress.toolkit.spec import ModelSpec, TensorSpec
 
     spec = ModelSpec("ssdlite", "detection", "object-detection", lambda: model, (TensorSpec("image", ("batch", 3, 320, 320)),),
                      (TensorSpec("boxes", ("n", 4)),))
@@ -297,7 +298,7 @@ class ReluMaxPool(torch.nn.Module):
 def test_padv2_with_zero_point_becomes_pad_exactly(tmp_path, cli):
     from dlcompress.toolkit.stages.quantize_litert import quantize_pt2e
     from dlcompress.toolkit.tflite_model import padv2_as_pad, read_graph
-    from dlcompress.zoo.spec import ModelSpec, TensorSpec
+    from dlcompress.toolkit.spec import ModelSpec, TensorSpec
 
     torch.manual_seed(0)
     spec = ModelSpec("stem", "test", "custom", ReluMaxPool, (TensorSpec("x", ("batch", 3, 16, 16)),), (TensorSpec("y", ("batch", 4)),))

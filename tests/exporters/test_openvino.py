@@ -8,12 +8,13 @@ import json
 import numpy as np
 import pytest
 
-from dlcompress.benchmarks.runtimes import RuntimeOptions, open_runtime
+from dlcompress.toolkit.runtimes import RuntimeOptions, open_runtime
 from dlcompress.exporters.validate import validate_outputs
 from dlcompress.toolkit.artifact import Format
 from dlcompress.toolkit.backends import BACKENDS, Backend
 from dlcompress.toolkit.errors import BackendUnavailableError, ExportError, UnsupportedError
-from dlcompress.toolkit.models import ModelOptions, load_model
+from dlcompress.toolkit.models import ModelOptions
+from dlcompress.recipes.loading import load_model
 from dlcompress.toolkit.stages.quantize import HeldOut, QuantizeOptions, check_options, quantize
 
 pytestmark = pytest.mark.openvino
@@ -84,7 +85,7 @@ def test_onnx_route_and_bad_route(ov, tmp_path):
 @pytest.fixture(scope="module")
 def trained(trained_small_cnn, tmp_path_factory, ov):  # noqa: ANN001, ANN201
     """The trained CNN as an fp32 IR, with real calibration, evaluation and held-out batches."""
-    from dlcompress.api.common import DataOptions, prepare
+    from dlcompress.recipes.common import DataOptions, prepare
 
     prepared = prepare("small_cnn", ModelOptions(weights=str(trained_small_cnn)), DataOptions("fashion-mnist"))
     ir = export(prepared.artifact, tmp_path_factory.mktemp("ov") / "m.xml")

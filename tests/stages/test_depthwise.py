@@ -8,7 +8,8 @@ from torch import nn
 
 from dlcompress.toolkit.data import load_dataset
 from dlcompress.toolkit.errors import DLCompressError
-from dlcompress.toolkit.models import ModelOptions, load_model
+from dlcompress.toolkit.models import ModelOptions
+from dlcompress.recipes.loading import load_model
 from dlcompress.toolkit.scope import Scope
 from dlcompress.toolkit.stages.depthwise import (
     DepthwiseOptions, DepthwiseSeparableConv, init_random, init_svd, replace_depthwise,

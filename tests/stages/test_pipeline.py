@@ -4,10 +4,11 @@ import json
 
 import pytest
 
-from dlcompress.api.pipeline import STEPS, check_steps
+from dlcompress.recipes.pipeline import STEPS, check_steps
 from dlcompress.toolkit.data import load_dataset
 from dlcompress.toolkit.errors import DLCompressError, UnknownNameError
-from dlcompress.toolkit.models import ModelOptions, load_model
+from dlcompress.toolkit.models import ModelOptions
+from dlcompress.recipes.loading import load_model
 
 FAST = ("--eval-samples", "300", "--bench-seconds", "1", "--train-samples", "600", "--batch-size", "32")
 

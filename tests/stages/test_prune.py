@@ -7,7 +7,8 @@ import torch
 
 from dlcompress.toolkit.data import ImageTransform, load_dataset
 from dlcompress.toolkit.errors import DLCompressError, UnsupportedError
-from dlcompress.toolkit.models import ModelOptions, load_model
+from dlcompress.toolkit.models import ModelOptions
+from dlcompress.recipes.loading import load_model
 from dlcompress.toolkit.scope import Scope
 from dlcompress.toolkit.stages.prune import PruneOptions, prune, replay_plan
 from dlcompress.toolkit.stages.structure import apply_structure, example_inputs

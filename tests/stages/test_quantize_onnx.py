@@ -1,12 +1,13 @@
 import pytest
 
 from dlcompress.benchmarks.diagnosis import onnx_op_census
-from dlcompress.benchmarks.runtimes import open_runtime
+from dlcompress.toolkit.runtimes import open_runtime
 from dlcompress.exporters import EXPORTERS, ExportOptions
 from dlcompress.toolkit.data import ImageTransform, load_dataset
 from dlcompress.toolkit.errors import UnsupportedError
 from dlcompress.toolkit.metrics import fidelity
-from dlcompress.toolkit.models import load_model, recalibrate_batchnorm
+from dlcompress.toolkit.models import recalibrate_batchnorm
+from dlcompress.recipes.loading import load_model
 from dlcompress.toolkit.stages import quantize_onnx  # noqa: F401
 from dlcompress.toolkit.stages.quantize import QuantizeOptions, quantize
 

@@ -3,7 +3,8 @@ import torch
 
 from dlcompress.toolkit.data import load_dataset
 from dlcompress.toolkit.errors import InputShapeError, UnknownNameError, WeightsError
-from dlcompress.toolkit.models import ModelOptions, load_model, parse_shape, recalibrate_batchnorm
+from dlcompress.toolkit.models import ModelOptions, parse_shape, recalibrate_batchnorm
+from dlcompress.recipes.loading import load_model
 from tests.conftest import DATA_DIR
 
 

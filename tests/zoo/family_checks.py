@@ -34,7 +34,7 @@ def check_forward_matches_signature(spec: ModelSpec, batch: int = 2) -> None:
 
 def check_complexity(name: str) -> tuple[int, int]:
     """Params and MACs computed from the real model (meta device) agree with a real CPU count."""
-    from dlcompress.api.zoo import zoo_entry
+    from dlcompress.recipes.zoo import zoo_entry
     from dlcompress.toolkit.complexity import count_params
 
     entry = zoo_entry(name)
@@ -47,10 +47,10 @@ def check_complexity(name: str) -> tuple[int, int]:
 def check_onnx_export(name: str, tmp_path: Path) -> float:
     """Export with the default route and validate against torch on two batch sizes and, for each other symbolic
     dim, a second size (dynamic axes); returns the max abs diff."""
-    from dlcompress.benchmarks.runtimes import open_runtime
+    from dlcompress.toolkit.runtimes import open_runtime
     from dlcompress.exporters import EXPORTERS, ExportOptions
     from dlcompress.exporters.validate import validate_outputs
-    from dlcompress.toolkit.models import load_model
+    from dlcompress.recipes.loading import load_model
 
     art = load_model(name)
     spec = art.spec

@@ -1,6 +1,6 @@
 """Checks shared by the zoo tests of image-input families (classifiers, detectors, GANs, metric, meta).
 
-Export is checked through ``dlcompress export``'s own path (:func:`dlcompress.api.export.export`): the entry's
+Export is checked through ``dlcompress export``'s own path (:func:`dlcompress.recipes.export.export`): the entry's
 default data re-estimates BatchNorm statistics of the random-init model, then the ONNX file is validated
 against torch on inputs generated from the signature and on real held-out data.
 """
@@ -55,8 +55,8 @@ def check_export(name: str, tmp_path: Path, route: str = "auto", eval_samples: i
     """``dlcompress export --model NAME`` (default data; ``route`` as ``--exporter``): the file validates."""
     import onnx
 
-    from dlcompress.api.common import DataOptions
-    from dlcompress.api.export import ExportRequest, export
+    from dlcompress.recipes.common import DataOptions
+    from dlcompress.recipes.export import ExportRequest, export
     from dlcompress.exporters import ExportOptions
 
     spec = MODELS.get(name)

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from dlcompress.api.matrix import (
+from dlcompress.recipes.matrix import (
     LABELS, Cell, Matrix, MatrixOptions, backend_for, render_markdown, run_cell, run_matrix,
 )
 from dlcompress.toolkit.artifact import Format
@@ -64,7 +64,7 @@ def test_committed_matrix_matches_the_code(fmt):
 
 @pytest.fixture(scope="module")
 def prepared():  # noqa: ANN201
-    from dlcompress.api.common import DataOptions, prepare
+    from dlcompress.recipes.common import DataOptions, prepare
     from dlcompress.toolkit.models import ModelOptions
 
     return prepare("small_cnn", ModelOptions(), DataOptions())

@@ -55,7 +55,7 @@ def test_wavenet_has_gated_residual_and_skip_paths():
 
 
 def test_mu_law_round_trip():
-    from dlcompress.zoo.audio import mu_law_compand, mu_law_encode
+    from dlcompress.toolkit.audio import mu_law_compand, mu_law_encode
 
     x = np.linspace(-1, 1, 100_001).astype(np.float32)
     codes = mu_law_encode(x)
@@ -69,7 +69,7 @@ def test_mu_law_round_trip():
 def test_log_mel_matches_a_numpy_stft_and_exports(tmp_path):
     import onnxruntime as ort
 
-    from dlcompress.zoo.audio import LogMel, mel_filterbank
+    from dlcompress.toolkit.audio import LogMel, mel_filterbank
 
     front = LogMel()
     rng = np.random.default_rng(0)
@@ -91,7 +91,7 @@ def test_log_mel_matches_a_numpy_stft_and_exports(tmp_path):
 
 
 def test_ctc_greedy_decoding_merges_repeats_and_drops_blanks():
-    from dlcompress.zoo.audio import ALPHABET, ctc_greedy_decode
+    from dlcompress.toolkit.audio import ALPHABET, ctc_greedy_decode
 
     def path(text: str) -> np.ndarray:
         lp = np.full((len(text), len(ALPHABET)), -10.0)

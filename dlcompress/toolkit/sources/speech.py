@@ -4,7 +4,7 @@ Every utterance is 1-3 digit words ("four two") spoken by one espeak-ng voice (a
 voice variant such as ``en-us+m3``) at 140-190 words per minute, resampled to 16 kHz. Calibration voices and
 held-out voices are disjoint: evaluation measures generalisation to unseen speakers, not to unseen strings.
 
-- ``spoken-digits`` (CTC model): log-mel features (:class:`~dlcompress.zoo.audio.LogMel`, computed in the data
+- ``spoken-digits`` (CTC model): log-mel features (:class:`~dlcompress.toolkit.audio.LogMel`, computed in the data
   transform) of utterances padded with silence to the model's frame count; labels are the transcripts and the
   metric is greedy-decoded sequence accuracy.
 - ``speech-waveforms`` (WaveNet): mu-law companded windows of the same kind of speech; labels are the mu-law
@@ -86,7 +86,7 @@ def pad_or_trim(audio: np.ndarray, length: int) -> np.ndarray:
 
 def ctc_sequence_accuracy() -> FeedMetric:
     """Greedy CTC decoding of ``log_probs [batch, steps, alphabet]`` equals the transcript."""
-    from dlcompress.zoo.audio import ctc_greedy_decode
+    from dlcompress.toolkit.audio import ctc_greedy_decode
 
     def score(outputs: np.ndarray, labels: np.ndarray) -> float:
         decoded = ctc_greedy_decode(outputs)
@@ -100,7 +100,7 @@ def load_spoken_digits(spec) -> FeedSplits:  # noqa: ANN001
     """Log-mel features of espeak-ng spoken digit sequences; transcripts as labels; held-out voices."""
     import torch
 
-    from dlcompress.zoo.audio import SAMPLE_RATE, LogMel
+    from dlcompress.toolkit.audio import SAMPLE_RATE, LogMel
 
     n_mels = input_of(spec, "features", "spoken-digits").shape[1]
     frames = spec_dim(spec, "frames", 200)
@@ -132,7 +132,7 @@ def load_spoken_digits(spec) -> FeedSplits:  # noqa: ANN001
 @feed_dataset("speech-waveforms")
 def load_speech_waveforms(spec) -> FeedSplits:  # noqa: ANN001
     """Mu-law companded windows of espeak-ng speech for WaveNet; labels are the next samples' mu-law classes."""
-    from dlcompress.zoo.audio import mu_law_compand, mu_law_encode
+    from dlcompress.toolkit.audio import mu_law_compand, mu_law_encode
 
     input_of(spec, "audio", "speech-waveforms")
     length = spec_dim(spec, "time", 4000)

@@ -34,7 +34,7 @@ from dlcompress.toolkit.training import BN_REESTIMATION_IMAGES, TrainOptions, ev
 
 if TYPE_CHECKING:
     from dlcompress.toolkit.ddp import Parallel
-    from dlcompress.zoo.spec import ModelSpec
+    from dlcompress.toolkit.spec import ModelSpec
 
 
 @dataclass(frozen=True)

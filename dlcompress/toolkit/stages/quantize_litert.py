@@ -33,7 +33,7 @@ from typing import Any, ClassVar
 import numpy as np
 import torch
 
-from dlcompress.exporters.litert import (
+from dlcompress.toolkit.litert_convert import (
     EXPORT_BATCH, conversion_error, convert_to_tflite, fp16_quant_config, litert_torch_module, litert_torch_version,
     sample_args,
 )

@@ -18,7 +18,7 @@ from pathlib import Path
 
 import numpy as np
 
-from dlcompress.benchmarks.devices import cpu_info
+from dlcompress.toolkit.devices import cpu_info
 from dlcompress.toolkit.artifact import Artifact, StageRecord
 from dlcompress.toolkit.errors import QuantizationError, describe_failure
 from dlcompress.toolkit.progress import progress_bar, silenced

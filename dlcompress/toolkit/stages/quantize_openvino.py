@@ -167,7 +167,7 @@ def _f32_top1(model: Any, held_out: HeldOut) -> float:
 
 def _save(artifact: Artifact, model: Any, out_path: Path, params: dict[str, Any], effect: dict[str, Any],
           start: float, precision: str, fp16: bool = False) -> Artifact:
-    from dlcompress.exporters.openvino import save
+    from dlcompress.toolkit.openvino_ir import save
 
     save(model, out_path, compress_to_fp16=fp16)
     before = artifact.size_bytes or 0

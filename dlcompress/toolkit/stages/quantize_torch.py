@@ -16,7 +16,7 @@ from pathlib import Path
 
 import torch
 
-from dlcompress.benchmarks.devices import cpu_info
+from dlcompress.toolkit.devices import cpu_info
 from dlcompress.toolkit.artifact import Artifact, StageRecord
 from dlcompress.toolkit.errors import QuantizationError, UnsupportedError, describe_failure
 from dlcompress.toolkit.progress import silenced

@@ -172,7 +172,7 @@ def save_checkpoint(artifact: Artifact, path: Path, extra: dict[str, Any] | None
 
     The caller makes the write atomic (``toolkit.outputs.atomic_file`` / ``atomic_dir``).
     """
-    from dlcompress.toolkit.models import CHECKPOINT_META_KEY
+    from dlcompress.toolkit.checkpoint import CHECKPOINT_META_KEY
 
     spec = artifact.spec
     model = artifact.model

@@ -9,8 +9,8 @@ from pathlib import Path
 
 import numpy as np
 
-from dlcompress.api.common import DataOptions, Prepared, Variant, diagnose, model_summary, prepare
-from dlcompress.benchmarks.devices import environment
+from dlcompress.recipes.common import DataOptions, Prepared, Variant, diagnose, model_summary, prepare
+from dlcompress.toolkit.devices import environment
 from dlcompress.benchmarks.gates import Gates, check_gates
 from dlcompress.benchmarks.harness import BenchOptions, measure
 from dlcompress.benchmarks.html import render_html
@@ -18,7 +18,7 @@ from dlcompress.benchmarks.memprobe import peak_memory
 from dlcompress.benchmarks.plots import write_plots
 from dlcompress.benchmarks.report import Report, Row
 from dlcompress.benchmarks.roofline import estimates_for
-from dlcompress.benchmarks.runtimes import Runtime, RuntimeOptions, open_runtime
+from dlcompress.toolkit.runtimes import Runtime, RuntimeOptions, open_runtime
 from dlcompress.benchmarks.variants import (
     METHOD_FOR_PRECISION, TORCH, UNSUPPORTED, artifact_folder, check_backend, cuda_skip_reason,
     device_setup, runtime_for,
@@ -133,7 +133,7 @@ def bench_one(model: str, request: BenchRequest, devices: list, folder: Path) ->
 def build_variant(prepared: Prepared, backend: str, precision: str, request: BenchRequest, calib: list,
                   fp32_files: dict[str, Variant], folder: Path) -> Variant:
     """The artifact for (backend, precision), through export/validation and the format's quantizer."""
-    from dlcompress.api.quantize import export_validated
+    from dlcompress.recipes.quantize import export_validated
 
     name = f"{backend}/{precision}"
     if backend == TORCH:
@@ -326,7 +326,7 @@ def _kernel_evidence(artifact: Artifact) -> dict | None:
 
 
 def _generic_reason(backend: str, batch: int, macs: int | None, kernels: dict | None = None) -> str:
-    from dlcompress.benchmarks.devices import cpu_info
+    from dlcompress.toolkit.devices import cpu_info
 
     cpu = cpu_info()
     if cpu.is_x86 and not cpu.has_vnni:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from dlcompress.benchmarks.runtimes.base import RUNTIMES, Runtime, RuntimeOptions
+from dlcompress.toolkit.runtimes.base import RUNTIMES, Runtime, RuntimeOptions
 from dlcompress.toolkit.artifact import Artifact, Format
 
 

@@ -9,13 +9,13 @@ from pathlib import Path
 
 import numpy as np
 
-from dlcompress.api.common import (
+from dlcompress.recipes.common import (
     BN_RECALIBRATION_IMAGES, DataOptions, Prepared, Variant, init_runtimes, measure_variants, new_report, prepare,
     write_report,
 )
 from dlcompress.benchmarks.harness import BenchOptions
 from dlcompress.benchmarks.report import Report
-from dlcompress.benchmarks.runtimes import RuntimeOptions, get_runtime, open_runtime
+from dlcompress.toolkit.runtimes import RuntimeOptions, get_runtime, open_runtime
 from dlcompress.exporters import EXPORTERS, ExportOptions
 from dlcompress.exporters.validate import validate_outputs
 from dlcompress.toolkit.artifact import Artifact

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import importlib
 
-from dlcompress.benchmarks.runtimes.base import RUNTIMES, Runtime, RuntimeOptions
+from dlcompress.toolkit.runtimes.base import RUNTIMES, Runtime, RuntimeOptions
 from dlcompress.toolkit.artifact import Artifact
 from dlcompress.toolkit.errors import UnsupportedError
 
@@ -13,10 +13,10 @@ __all__ = ["RUNTIMES", "RUNTIME_MODULES", "Runtime", "RuntimeOptions", "get_runt
 
 # runtime name -> module that registers it
 RUNTIME_MODULES = {
-    "torch": "dlcompress.benchmarks.runtimes.torch_runtime",
-    "onnxruntime": "dlcompress.benchmarks.runtimes.onnxruntime_runtime",
-    "openvino": "dlcompress.benchmarks.runtimes.openvino_runtime",
-    "litert": "dlcompress.benchmarks.runtimes.litert_runtime",
+    "torch": "dlcompress.toolkit.runtimes.torch_runtime",
+    "onnxruntime": "dlcompress.toolkit.runtimes.onnxruntime_runtime",
+    "openvino": "dlcompress.toolkit.runtimes.openvino_runtime",
+    "litert": "dlcompress.toolkit.runtimes.litert_runtime",
 }
 
 # format -> the runtime used when none is named

@@ -18,9 +18,9 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from dlcompress.api.common import DataOptions, Prepared, init_runtimes, prepare
-from dlcompress.api.quantize import export_validated
-from dlcompress.benchmarks.runtimes import open_runtime
+from dlcompress.recipes.common import DataOptions, Prepared, init_runtimes, prepare
+from dlcompress.recipes.quantize import export_validated
+from dlcompress.toolkit.runtimes import open_runtime
 from dlcompress.exporters import ExportOptions
 from dlcompress.toolkit.artifact import Format
 from dlcompress.toolkit.backends import BACKENDS, Backend

@@ -6,8 +6,8 @@ import dataclasses
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from dlcompress.api.common import DataOptions, init_runtimes, prepare
-from dlcompress.benchmarks.runtimes import open_runtime
+from dlcompress.recipes.common import DataOptions, init_runtimes, prepare
+from dlcompress.toolkit.runtimes import open_runtime
 from dlcompress.exporters import EXPORTERS, ExportOptions
 from dlcompress.exporters.validate import ValidationResult, validate_outputs
 from dlcompress.toolkit.artifact import Artifact, Format, sibling_files

@@ -19,7 +19,7 @@ from typing import Any
 
 import numpy as np
 
-from dlcompress.benchmarks.runtimes.base import RUNTIMES, Runtime, RuntimeOptions
+from dlcompress.toolkit.runtimes.base import RUNTIMES, Runtime, RuntimeOptions
 from dlcompress.toolkit.artifact import Artifact, Format
 from dlcompress.toolkit.errors import BackendUnavailableError, InputShapeError, InvalidModelFileError, UnsupportedError, first_line
 from dlcompress.toolkit.native_output import native_output_captured

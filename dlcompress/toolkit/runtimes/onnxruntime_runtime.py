@@ -13,7 +13,7 @@ from typing import Any
 
 import numpy as np
 
-from dlcompress.benchmarks.runtimes.base import RUNTIMES, Runtime, RuntimeOptions, feed_summary
+from dlcompress.toolkit.runtimes.base import RUNTIMES, Runtime, RuntimeOptions, feed_summary
 from dlcompress.toolkit.artifact import Artifact, Format
 from dlcompress.toolkit.errors import InferenceError, InvalidModelFileError, first_line
 

@@ -25,7 +25,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from dlcompress.api.common import DataOptions, Prepared, Variant, init_runtimes, measure_variants, new_report, \
+from dlcompress.recipes.common import DataOptions, Prepared, Variant, init_runtimes, measure_variants, new_report, \
     prepare, resolve_data_name, write_report
 from dlcompress.benchmarks.harness import BenchOptions
 from dlcompress.benchmarks.report import Report, Row, human_count
@@ -35,7 +35,8 @@ from dlcompress.toolkit.artifact import Artifact, Format
 from dlcompress.toolkit.complexity import count_macs, count_params
 from dlcompress.toolkit.data import load_dataset
 from dlcompress.toolkit.errors import DatasetError, DLCompressError, UnsupportedError
-from dlcompress.toolkit.models import ModelOptions, load_model
+from dlcompress.toolkit.models import ModelOptions
+from dlcompress.recipes.loading import load_model
 from dlcompress.toolkit.outputs import atomic_dir, check_writable, default_out_dir
 from dlcompress.toolkit.progress import note, step
 from dlcompress.toolkit.registry import Registry
@@ -143,7 +144,7 @@ def checkpoint_dataset(weights: str | None) -> str | None:
     """The dataset a dlcompress checkpoint was trained on (its metadata), so ``--data`` can default to it."""
     if not weights or not Path(weights).is_file():
         return None
-    from dlcompress.toolkit.models import CHECKPOINT_META_KEY
+    from dlcompress.toolkit.checkpoint import CHECKPOINT_META_KEY
 
     try:
         meta = torch.load(weights, map_location="cpu", weights_only=True).get(CHECKPOINT_META_KEY)
@@ -405,7 +406,7 @@ def _built_elsewhere() -> None:
 
 
 def run_export(state: PipelineState, name: str) -> Variant:
-    from dlcompress.api.quantize import export_validated
+    from dlcompress.recipes.quantize import export_validated
     from dlcompress.toolkit.backends import BACKENDS
 
     opts = state.request.options
@@ -416,7 +417,7 @@ def run_export(state: PipelineState, name: str) -> Variant:
 
 
 def run_quantize(state: PipelineState, name: str) -> Variant:
-    from dlcompress.api.quantize import held_out_data
+    from dlcompress.recipes.quantize import held_out_data
     from dlcompress.toolkit.backends import BACKENDS
     from dlcompress.toolkit.stages.quantize import quantize
 

@@ -1,0 +1,211 @@
+"""``dlcompress quantize | train | export | bench``: the core jobs. Parse flags into the recipe layer's requests,
+run them, print."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+
+from dlcompress.commands.options import (
+    BatchOpt, CalibOpt, DataOpt, EvalOpt, ExporterOpt, JsonOpt, MeanOpt, ModelOpt, OpsetOpt, OverwriteOpt, QuietOpt,
+    SecondsOpt, ShapeOpt, StdOpt, ThreadsOpt, WeightsOpt, int_list, model_options, out_console, str_list,
+)
+from dlcompress.toolkit.errors import DLCompressError
+from dlcompress.toolkit.progress import set_quiet
+
+
+def register(app: typer.Typer) -> None:
+    """Add the core commands to ``app``."""
+    for command in (quantize, train, export, bench):
+        app.command()(command)
+
+
+def quantize(
+    model: ModelOpt = "resnet50",
+    weights: WeightsOpt = None,
+    input_shape: ShapeOpt = None,
+    mean: MeanOpt = None,
+    std: StdOpt = None,
+    data: DataOpt = None,
+    calib_samples: CalibOpt = 64,
+    eval_samples: EvalOpt = 1000,
+    method: Annotated[str, typer.Option(help="static (int8, calibrated), dynamic (int8 weights), fp16, or auto: the model's own default (dynamic for transformers and LSTMs, else static).")] = "auto",
+    calibration: Annotated[str, typer.Option(help="minmax, entropy or percentile.")] = "minmax",
+    quant_format: Annotated[str, typer.Option("--quant-format", help="qoperator (fast on x86) or qdq.")] = "qoperator",
+    per_channel: Annotated[bool, typer.Option("--per-channel/--no-per-channel", help="Per-channel weight scales.")] = True,
+    reduce_range: Annotated[str, typer.Option(help="7-bit weights: auto (on x86 without VNNI), on, off.")] = "auto",
+    batch: BatchOpt = 1,
+    threads: ThreadsOpt = None,
+    bench_seconds: SecondsOpt = 60.0,
+    backend: Annotated[str, typer.Option(help="Deployment backend: onnxruntime, openvino, litert.")] = "onnxruntime",
+    exporter: ExporterOpt = "auto",
+    opset: OpsetOpt = None,
+    max_drop: Annotated[Optional[float], typer.Option("--max-drop", help="Accuracy-controlled int8 (openvino): keep the top-1 drop on labelled held-out data within this (0.01 = 1 point).")] = None,
+    preset: Annotated[Optional[str], typer.Option(help="NNCF preset (openvino): performance (symmetric) or mixed (asymmetric activations).")] = None,
+    fast_bias_correction: Annotated[Optional[bool], typer.Option("--fast-bias-correction/--no-fast-bias-correction", help="NNCF bias correction (openvino): fast (default) or the slower, more exact one.")] = None,
+    ignore: Annotated[Optional[list[str]], typer.Option(help="Keep in float (openvino): NODE, re:PATTERN or type:OPTYPE (type:Linear, type:Conv2d work too). Repeatable.")] = None,
+    inference_precision: Annotated[Optional[str], typer.Option("--inference-precision", help="OpenVINO compute precision for evaluation and timing: f32 (default), bf16, f16, default (the CPU's choice). Validation always uses f32.")] = None,
+    int8_io: Annotated[bool, typer.Option("--int8-io", help="Full-int8 model with int8 inputs and outputs, as integer-only accelerators (Edge TPU, NPUs) need (litert). Default: float I/O.")] = False,
+    out: Annotated[Optional[Path], typer.Option(help="Output folder (default: dlcompress-out/<model>-<time>/).")] = None,
+    overwrite: OverwriteOpt = False,
+    as_json: JsonOpt = False,
+    quiet: QuietOpt = False,
+) -> None:
+    """Export (ONNX by default), quantize, and report fp32 vs quantized side by side."""
+    from dlcompress.recipes.common import DataOptions
+    from dlcompress.recipes.quantize import QuantizeRequest, quantize as run
+    from dlcompress.benchmarks.harness import BenchOptions
+    from dlcompress.exporters import ExportOptions
+    from dlcompress.toolkit.stages.quantize import QuantizeOptions
+    from dlcompress.toolkit.stages.quantize_openvino import OpenVinoQuantizeOptions
+
+    set_quiet(quiet or as_json)
+    rr = {"auto": None, "on": True, "off": False}.get(reduce_range)
+    if reduce_range not in ("auto", "on", "off"):
+        raise DLCompressError(f"--reduce-range {reduce_range!r} is not one of auto, on, off")
+    advanced = None
+    if preset is not None or fast_bias_correction is not None or ignore:
+        advanced = OpenVinoQuantizeOptions(preset, True if fast_bias_correction is None else fast_bias_correction,
+                                           tuple(ignore or ()))
+    if int8_io:
+        from dlcompress.toolkit.stages.quantize_litert import LiteRTQuantizeOptions
+
+        if advanced is not None:
+            raise DLCompressError("--int8-io (litert) cannot be combined with --preset/--fast-bias-correction/--ignore (openvino)")
+        advanced = LiteRTQuantizeOptions(integer_io=True)
+    request = QuantizeRequest(
+        model=model, model_options=model_options(weights, input_shape, mean, std),
+        data=DataOptions(data, calib_samples, eval_samples),
+        quantize=QuantizeOptions(method, calibration, quant_format, per_channel, rr, calib_samples, max_drop, advanced),
+        bench=BenchOptions(batch=batch, max_seconds=bench_seconds), export=ExportOptions(route=exporter, opset=opset),
+        threads=threads, out=out, overwrite=overwrite, backend=backend, inference_precision=inference_precision,
+    )
+    result = run(request)
+    if as_json:
+        print(result.report.dumps())
+    else:
+        result.report.render(out_console())
+        out_console().print(f"wrote {result.out_dir}/ (report.json, report.md, lineage.json, "
+                            + ", ".join(result.report.artifacts) + ")")
+
+
+def train(
+    model: ModelOpt,
+    data: Annotated[str, typer.Option(help="fashion-mnist, digits or an ImageFolder path.")] = "fashion-mnist",
+    epochs: Annotated[int, typer.Option(min=1)] = 1,
+    batch_size: Annotated[int, typer.Option("--batch-size", min=1)] = 128,
+    lr: Annotated[float, typer.Option(min=0.0)] = 2e-3,
+    optimizer: Annotated[str, typer.Option(help="adamw or sgd.")] = "adamw",
+    train_samples: Annotated[Optional[int], typer.Option("--train-samples", min=1, help="Use only this many training images.")] = None,
+    seed: int = 0,
+    weights: WeightsOpt = None,
+    threads: ThreadsOpt = None,
+    out: Annotated[Path, typer.Option(help="Checkpoint file to write.")] = Path("checkpoint.pt"),
+    overwrite: OverwriteOpt = False,
+    quiet: QuietOpt = False,
+) -> None:
+    """Train a zoo entry (adapted to the dataset's channels and classes) and save a checkpoint."""
+    from dlcompress.recipes.train import TrainRequest, train as run
+    from dlcompress.toolkit.models import ModelOptions
+    from dlcompress.toolkit.training import TrainOptions
+
+    set_quiet(quiet)
+    result = run(TrainRequest(model, data, out, TrainOptions(epochs, batch_size, lr, optimizer=optimizer, seed=seed,
+                                                            train_samples=train_samples),
+                              ModelOptions(weights=weights), overwrite, threads))
+    top1 = result.history.final_top1
+    out_console().print(f"wrote {result.checkpoint} ({result.metadata['model']} on {result.metadata['dataset']}, "
+                        f"test top-1 {top1:.4f})" if top1 is not None else f"wrote {result.checkpoint}")
+
+
+def export(
+    model: ModelOpt,
+    format: Annotated[str, typer.Option("--format", "-f", help="Export format.")] = "onnx",
+    weights: WeightsOpt = None,
+    input_shape: ShapeOpt = None,
+    mean: MeanOpt = None,
+    std: StdOpt = None,
+    data: DataOpt = None,
+    exporter: ExporterOpt = "auto",
+    opset: OpsetOpt = None,
+    out: Annotated[Optional[Path], typer.Option(help="Output file (default: <model>.<suffix>).")] = None,
+    overwrite: OverwriteOpt = False,
+    as_json: JsonOpt = False,
+    quiet: QuietOpt = False,
+) -> None:
+    """Export a model and validate it against torch (output names, shapes, values)."""
+    from dlcompress.recipes.common import DataOptions
+    from dlcompress.recipes.export import ExportRequest, export as run
+    from dlcompress.exporters import ExportOptions
+
+    set_quiet(quiet or as_json)
+    result = run(ExportRequest(model, format, out, model_options(weights, input_shape, mean, std), DataOptions(data),
+                               ExportOptions(route=exporter, opset=opset), overwrite))
+    if as_json:
+        print(json.dumps({"path": str(result.artifact.path), "validation": result.validation.to_json(),
+                          "lineage": result.artifact.lineage_json()}, indent=2, default=str))
+    else:
+        out_console().print(f"wrote {result.artifact.path}: {result.validation.summary()}")
+
+
+def bench(
+    paths: Annotated[Optional[list[Path]], typer.Argument(help="Model files to compare (the first is the reference); or use --model.")] = None,
+    model: Annotated[Optional[str], typer.Option("--model", "-m", help="Comma-separated models to build and compare, e.g. resnet50,mobilenet_v2.")] = None,
+    backends: Annotated[str, typer.Option(help="Comma-separated: torch, onnxruntime, openvino, litert.")] = "torch,onnxruntime",
+    precisions: Annotated[str, typer.Option(help="Comma-separated: fp32, int8, fp16.")] = "fp32,int8",
+    devices: Annotated[str, typer.Option(help="Comma-separated: cpu (all cores), edge (one pinned core + roofline estimates), cuda.")] = "cpu",
+    batch: Annotated[str, typer.Option(help="Comma-separated batch sizes, e.g. 1,8.")] = "1",
+    data: Annotated[Optional[str], typer.Option(help="fashion-mnist, digits, photos, synthetic or an ImageFolder path (default: the model's own; synthetic for files).")] = None,
+    weights: WeightsOpt = None,
+    input_shape: ShapeOpt = None,
+    mean: MeanOpt = None,
+    std: StdOpt = None,
+    calib_samples: CalibOpt = 64,
+    eval_samples: Annotated[int, typer.Option("--eval-samples", min=0, help="Held-out samples to evaluate (0 = all).")] = 200,
+    threads: ThreadsOpt = None,
+    bench_seconds: Annotated[float, typer.Option("--bench-seconds", min=1.0, help="Time budget per model for latency measurement.")] = 60.0,
+    min_metric: Annotated[Optional[float], typer.Option("--min-metric", help="Fail (exit 3) if any variant's metric is below this.")] = None,
+    max_drop: Annotated[Optional[float], typer.Option("--max-drop", help="Fail (exit 3) if any variant's metric drops more than this vs fp32 (0.01 = 1 point).")] = None,
+    out: Annotated[Optional[Path], typer.Option(help="Output folder (report.json/md/html, plots/, artifacts/).")] = None,
+    overwrite: OverwriteOpt = False,
+    as_json: JsonOpt = False,
+    quiet: QuietOpt = False,
+) -> None:
+    """Benchmark backends x precisions x devices x batches side by side, or compare model files."""
+    from dlcompress.recipes.common import DataOptions
+    from dlcompress.benchmarks.harness import BenchOptions
+
+    set_quiet(quiet or as_json)
+    batches = int_list(batch, "--batch")
+    if model:
+        from dlcompress.recipes.bench_models import BenchRequest, bench_models
+        from dlcompress.benchmarks.gates import Gates
+
+        if paths:
+            raise DLCompressError("give either model files or --model, not both")
+        request = BenchRequest(
+            models=tuple(str_list(model)), backends=tuple(str_list(backends)), precisions=tuple(str_list(precisions)),
+            devices=tuple(str_list(devices)), batches=tuple(batches),
+            model_options=model_options(weights, input_shape, mean, std),
+            data=DataOptions(data, calib_samples, eval_samples), bench=BenchOptions(max_seconds=bench_seconds),
+            gates=Gates(min_metric, max_drop), threads=threads, out=out, overwrite=overwrite,
+        )
+        report, folder = bench_models(request)
+    else:
+        from dlcompress.recipes.bench import BenchFilesRequest, bench_files
+
+        if not paths:
+            raise DLCompressError("nothing to benchmark", "give model files, or --model NAME[,NAME...]")
+        report = bench_files(BenchFilesRequest(tuple(paths), model_options(weights, input_shape, mean, std),
+                                               DataOptions(data or "synthetic", calib_samples, eval_samples),
+                                               BenchOptions(batch=batches[0], max_seconds=bench_seconds), threads, out, overwrite))
+        folder = out
+    if as_json:
+        print(report.dumps())
+    else:
+        report.render(out_console())
+        if folder is not None:
+            out_console().print(f"wrote {folder}/")

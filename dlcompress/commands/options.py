@@ -1,0 +1,58 @@
+"""Options, parsers and the console shared by the commands: each option is defined once here."""
+
+from __future__ import annotations
+
+import sys
+from typing import Annotated, Optional
+
+import typer
+from rich.console import Console
+
+from dlcompress.toolkit.errors import DLCompressError
+
+
+def out_console() -> Console:
+    """The console for results (stdout); wide when piped so tables do not wrap."""
+    return Console(width=None if sys.stdout.isatty() else 200, highlight=False)
+
+
+ModelOpt = Annotated[str, typer.Option("--model", "-m", help="Zoo name, file.py:factory, package.module:factory, or a .onnx file.")]
+WeightsOpt = Annotated[Optional[str], typer.Option(help="Checkpoint path (state_dict, or dict with it under state_dict/model), or a torchvision weights name found in the local torch hub cache.")]
+ShapeOpt = Annotated[Optional[str], typer.Option("--input-shape", help="Input shape with batch first, e.g. 1,3,224,224 (needed for factories).")]
+MeanOpt = Annotated[Optional[str], typer.Option(help="Per-channel mean of images scaled to [0,1], e.g. 0.485,0.456,0.406.")]
+StdOpt = Annotated[Optional[str], typer.Option(help="Per-channel std, e.g. 0.229,0.224,0.225.")]
+DataOpt = Annotated[Optional[str], typer.Option(help="fashion-mnist, digits, photos, synthetic, an ImageFolder path, or a feed dataset made for the model (text-topics, spoken-digits, karate-club, go-positions, ...). Default: the model's own.")]
+CalibOpt = Annotated[int, typer.Option("--calib-samples", min=1, help="Calibration samples from the training split.")]
+EvalOpt = Annotated[int, typer.Option("--eval-samples", min=0, help="Held-out samples to evaluate (0 = all).")]
+BatchOpt = Annotated[int, typer.Option(min=1, help="Batch size for latency measurement.")]
+ThreadsOpt = Annotated[Optional[int], typer.Option(min=1, help="Threads per runtime (default: all cores).")]
+SecondsOpt = Annotated[float, typer.Option("--bench-seconds", min=1.0, help="Time budget for latency measurement.")]
+OverwriteOpt = Annotated[bool, typer.Option("--overwrite", help="Replace an existing output.")]
+JsonOpt = Annotated[bool, typer.Option("--json", help="Print the report JSON on stdout (progress stays on stderr).")]
+QuietOpt = Annotated[bool, typer.Option("--quiet", "-q", help="No progress output.")]
+ExporterOpt = Annotated[str, typer.Option("--exporter", help="Export route: auto; ONNX: dynamo, torchscript; OpenVINO: torch (PyTorch frontend), onnx (via ONNX), dynamo, torchscript.")]
+OpsetOpt = Annotated[Optional[int], typer.Option(help="ONNX opset (default: the exporter's).")]
+
+
+def model_options(weights, input_shape, mean, std):  # noqa: ANN001, ANN202
+    from dlcompress.toolkit.models import ModelOptions, parse_floats, parse_shape
+
+    return ModelOptions(weights=weights, input_shape=parse_shape(input_shape),
+                        mean=parse_floats(mean, "--mean"), std=parse_floats(std, "--std"))
+
+
+def str_list(text: str) -> list[str]:
+    items = [t.strip() for t in text.split(",") if t.strip()]
+    if not items:
+        raise DLCompressError(f"empty list {text!r}")
+    return items
+
+
+def int_list(text: str, what: str) -> list[int]:
+    try:
+        values = [int(t) for t in str_list(text)]
+    except ValueError:
+        raise DLCompressError(f"{what} must be comma-separated integers, got {text!r}") from None
+    if any(v < 1 for v in values):
+        raise DLCompressError(f"{what} values must be at least 1")
+    return values
