@@ -6,6 +6,7 @@ User mistakes (bad names, files, shapes, existing outputs) print one line on std
 
 from __future__ import annotations
 
+import signal
 import sys
 import warnings
 
@@ -13,6 +14,7 @@ import typer
 
 from dlcompress.commands import build_app
 from dlcompress.toolkit.errors import DLCompressError, GateError
+from dlcompress.toolkit.signals import interrupts_handled, received
 
 # JAX (imported by litert-torch) warns whenever the process forks, which libraries loaded after it do (seen:
 # during NNCF quantization); the generic warning would bury the command's own output.
@@ -40,7 +42,19 @@ _CLICK_ABORTS = _click_classes("Abort")
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Run the CLI; user errors become one line on stderr and exit code 2."""
+    """Run the CLI; user errors become one line on stderr and exit code 2; SIGINT / SIGTERM clean up and exit
+    with 128 + the signal's number (130, 143)."""
+    with interrupts_handled():
+        code = _invoke(argv)
+    signum = received()
+    if signum is not None:  # whatever a library made of the KeyboardInterrupt (typer: exit code 130)
+        what = "interrupted" if signum == signal.SIGINT else f"terminated by {signal.Signals(signum).name}"
+        print(f"dlcompress: {what} (nothing was left half-written)", file=sys.stderr)
+        return 128 + signum
+    return code
+
+
+def _invoke(argv: list[str] | None) -> int:
     command = typer.main.get_command(app)
     try:
         rv = command.main(args=argv, prog_name="dlcompress", standalone_mode=False)
@@ -49,13 +63,13 @@ def main(argv: list[str] | None = None) -> int:
         print(f"dlcompress: gate failed: {e}", file=sys.stderr)
         return 3
     except DLCompressError as e:
-        print(f"dlcompress: error: {e}", file=sys.stderr)
+        if received() is None:  # an error made of an interrupt is said as the interrupt
+            print(f"dlcompress: error: {e}", file=sys.stderr)
         return 2
     except _CLICK_ERRORS as e:  # usage errors: click prints usage + the problem; exit code 2
         e.show()
         return e.exit_code
     except (*_CLICK_ABORTS, KeyboardInterrupt):
-        print("dlcompress: interrupted (nothing was left half-written)", file=sys.stderr)
         return 130
 
 

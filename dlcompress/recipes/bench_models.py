@@ -9,7 +9,7 @@ from pathlib import Path
 
 import numpy as np
 
-from dlcompress.recipes.common import DataOptions, Prepared, Variant, diagnose, model_summary, prepare
+from dlcompress.recipes.common import DataOptions, Prepared, Variant, diagnose, model_summary, prepare, score_outputs
 from dlcompress.toolkit.devices import environment
 from dlcompress.benchmarks.gates import Gates, check_gates
 from dlcompress.benchmarks.harness import BenchOptions, measure
@@ -27,7 +27,7 @@ from dlcompress.exporters import ExportOptions
 from dlcompress.toolkit.artifact import Artifact
 from dlcompress.toolkit.backends import BACKENDS
 from dlcompress.toolkit.errors import GateError, UnsupportedError, describe_failure
-from dlcompress.toolkit.metrics import collect_outputs, fidelity, top1_accuracy
+from dlcompress.toolkit.metrics import Outputs, collect_batches, first_output
 from dlcompress.toolkit.models import ModelOptions
 from dlcompress.toolkit.outputs import atomic_dir, check_writable, default_out_dir
 from dlcompress.toolkit.progress import note, step
@@ -63,7 +63,7 @@ class Built:
     variant: Variant | None = None
     failure: str | None = None
     status: str = "failed"
-    outputs: np.ndarray | None = None
+    outputs: Outputs | None = None
 
 
 def bench_models(request: BenchRequest) -> tuple[Report, Path]:
@@ -153,13 +153,13 @@ def build_variant(prepared: Prepared, backend: str, precision: str, request: Ben
     return Variant(name, art, b.runtime, status="quantized")
 
 
-def _outputs(rt: Runtime, prepared: Prepared, request: BenchRequest) -> np.ndarray:
-    """The first output over the evaluation split; falls back to batch 1 for static-shape runtimes."""
+def _outputs(rt: Runtime, prepared: Prepared, request: BenchRequest) -> Outputs:
+    """Every output over the evaluation split; falls back to batch 1 for static-shape runtimes."""
     n = request.data.eval_samples or None
     try:
-        return collect_outputs(rt, prepared.feeds("test", n, request.data.eval_batch), label=f"evaluating {rt.name}")
+        return collect_batches(rt, prepared.feeds("test", n, request.data.eval_batch), label=f"evaluating {rt.name}")
     except Exception:  # noqa: BLE001 - e.g. a .tflite with a static batch of 1
-        return collect_outputs(rt, prepared.feeds("test", n, 1), label=f"evaluating {rt.name} (batch 1)")
+        return collect_batches(rt, prepared.feeds("test", n, 1), label=f"evaluating {rt.name} (batch 1)")
 
 
 def evaluate(builds: list[Built], prepared: Prepared, request: BenchRequest) -> None:
@@ -214,8 +214,9 @@ def measure_builds(builds: list[Built], prepared: Prepared, request: BenchReques
     memory: dict[int, dict | None] = {}
     rows: list[Row] = []
     ref_metric = None
-    if reference is not None and labels is not None:
-        ref_metric = top1_accuracy(reference.outputs, labels)
+    if reference is not None:
+        ref_score = prepared.score(first_output(reference.outputs), labels)
+        ref_metric = ref_score["value"] if ref_score is not None else None
     for key, (b, dev, batch) in keys.items():
         art: Artifact = b.variant.artifact
         if id(art) not in memory:
@@ -224,12 +225,10 @@ def measure_builds(builds: list[Built], prepared: Prepared, request: BenchReques
                 feed = feeds[key]
                 inputs = [{"name": k, "shape": [1, *a.shape[1:]], "dtype": str(a.dtype)} for k, a in feed.items()]
                 memory[id(art)] = peak_memory(runtimes[key].name, art.path, inputs, dev.options.num_threads)
-        metric = None
-        if labels is not None and b.outputs is not None and spec.task == "image-classification":
-            value = top1_accuracy(b.outputs, labels)
-            metric = {"name": "top1", "value": round(value, 6), "samples": int(len(labels))}
-        fid = fidelity(reference.outputs, b.outputs, spec.task == "image-classification").to_json() \
-            if reference is not None and b.outputs is not None else None
+        metric, fid = None, None
+        if reference is not None and b.outputs is not None:
+            metric, scored = score_outputs(prepared, b.outputs, reference.outputs, labels)
+            fid = scored.to_json()
         rows.append(Row(
             variant=f"{b.backend}/{b.precision}/{dev.name}/b{batch}", format=str(art.format), precision=b.precision,
             runtime=runtimes[key].name, device=dev.name, status=b.variant.status, path=_rel(art.path),

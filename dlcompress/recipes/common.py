@@ -20,7 +20,7 @@ from dlcompress.toolkit.complexity import count_macs, count_params
 from dlcompress.toolkit.data import DataSplits, ImageSource, ImageTransform, load_dataset
 from dlcompress.toolkit.errors import DatasetError, InputShapeError
 from dlcompress.toolkit.feeds import FEEDS_KIND, FeedSplits, is_feed_dataset
-from dlcompress.toolkit.metrics import Fidelity, collect_batches, first_output, task_fidelity, top1_accuracy
+from dlcompress.toolkit.metrics import Fidelity, Outputs, collect_batches, first_output, task_fidelity, top1_accuracy
 from dlcompress.toolkit.models import ModelOptions, recalibrate_batchnorm
 from dlcompress.recipes.loading import load_model
 from dlcompress.toolkit.progress import note, step
@@ -239,6 +239,13 @@ class Variant:
     validation: dict[str, object] | None = None
 
 
+def score_outputs(prepared: Prepared, outputs: Outputs, reference: Outputs,
+                  labels: np.ndarray | None) -> tuple[dict[str, object] | None, Fidelity]:
+    """The task metric (with labels) and the task fidelity against the reference's outputs: the one scoring path
+    of every command, so ``quantize`` and ``bench`` give the same numbers for the same variant."""
+    return prepared.score(first_output(outputs), labels), task_fidelity(prepared.spec.task, reference, outputs)
+
+
 def measure_variants(
     variants: list[Variant], prepared: Prepared, data_options: DataOptions, bench: BenchOptions,
     runtime_options: RuntimeOptions, memory: bool = True,
@@ -266,12 +273,9 @@ def measure_variants(
     ref_metric = None
     rows: list[Row] = []
     for v in variants:
-        out = first_output(outputs[v.name])
-        metric = None
-        metric = prepared.score(out, labels)
+        metric, fid = score_outputs(prepared, outputs[v.name], outputs[ref_name], labels)
         if metric is not None:
             ref_metric = ref_metric if ref_metric is not None else metric["value"]
-        fid: Fidelity = task_fidelity(spec.task, outputs[ref_name], outputs[v.name])
         mem = None
         rt = runtimes[v.name]
         if memory and v.artifact.path is not None:

@@ -10,7 +10,8 @@ import torch
 
 from dlcompress.toolkit.data import ImageTransform, load_dataset
 from dlcompress.toolkit.errors import DatasetError, ModelLoadError
-from dlcompress.toolkit.checkpoint import CHECKPOINT_META_KEY, ModelOptions
+from dlcompress.toolkit.checkpoint import CHECKPOINT_META_KEY
+from dlcompress.toolkit.models import ModelOptions
 from dlcompress.recipes.loading import load_model
 from dlcompress.toolkit.outputs import atomic_file, check_writable
 from dlcompress.toolkit.progress import step

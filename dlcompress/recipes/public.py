@@ -1,0 +1,154 @@
+"""The public Python API (``dlcompress.quantize``, ``export``, ``bench``, ``prune``, ``distill``, ``load_model``).
+
+Each function takes the same request dataclass the CLI builds, or plain keywords that name any field of that
+request or of one of its option groups, however deep::
+
+    import dlcompress
+    result = dlcompress.quantize("small_cnn", data="fashion-mnist", method="static", calib_samples=32, out="out")
+    result.report.rows[1].metric
+
+Keywords are matched to the request's fields first, then to the fields of its option groups (``method`` ->
+``quantize.method``, ``weights`` -> ``model_options.weights``, ``calib_samples`` -> ``data.calib_samples``);
+``data="photos"`` names the dataset; a name that fits no field is one :class:`DLCompressError` with the closest
+match. The results are those of the commands: a report and the folder it was written to.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import difflib
+from pathlib import Path
+from typing import Any, TypeVar
+
+from dlcompress.benchmarks.report import Report
+from dlcompress.recipes.bench_models import BenchRequest, bench_models
+from dlcompress.recipes.common import DataOptions
+from dlcompress.recipes.distill import DistillRequest, distill as _distill
+from dlcompress.recipes.export import ExportRequest, ExportResult, export as _export
+from dlcompress.recipes.loading import load_model as _load_model
+from dlcompress.recipes.pipeline import PipelineResult, TeacherOptions
+from dlcompress.recipes.prune import PruneRequest, prune as _prune
+from dlcompress.recipes.quantize import QuantizeRequest, QuantizeResult, quantize as _quantize
+from dlcompress.toolkit.artifact import Artifact
+from dlcompress.toolkit.errors import DLCompressError
+from dlcompress.toolkit.models import ModelOptions, parse_shape
+from dlcompress.toolkit.stages.prune import PruneOptions
+
+R = TypeVar("R")
+
+
+def quantize(model: str | QuantizeRequest = "resnet50", /, **fields: Any) -> QuantizeResult:
+    """Export, quantize and report fp32 vs quantized, as ``dlcompress quantize`` does."""
+    return _quantize(_request(QuantizeRequest, model, fields))
+
+
+def export(model: str | ExportRequest, /, **fields: Any) -> ExportResult:
+    """Export a model and validate it against torch, as ``dlcompress export`` does."""
+    return _export(_request(ExportRequest, model, fields))
+
+
+def bench(models: str | list[str] | BenchRequest, /, **fields: Any) -> tuple[Report, Path]:
+    """Benchmark backends x precisions x devices x batches (``dlcompress bench --model``): report and folder."""
+    if isinstance(models, BenchRequest):
+        return bench_models(_request(BenchRequest, models, fields))
+    names = tuple(m.strip() for m in models.split(",")) if isinstance(models, str) else tuple(models)
+    for key in ("backends", "precisions", "devices"):
+        if isinstance(fields.get(key), str):
+            fields[key] = tuple(v.strip() for v in fields[key].split(","))
+    return bench_models(_request(BenchRequest, BenchRequest(models=names), fields))
+
+
+def prune(model: str | PruneRequest, /, **fields: Any) -> PipelineResult:
+    """Prune (and optionally recover), measured before and after, as ``dlcompress prune`` does."""
+    if isinstance(model, str):
+        model = PruneRequest(model, PruneOptions(**_take(fields, PruneOptions)))
+    return _prune(_request(PruneRequest, model, fields))
+
+
+def distill(model: str | DistillRequest, /, **fields: Any) -> PipelineResult:
+    """Distill a teacher into ``model``, as ``dlcompress distill`` does (``teacher=``, ``teacher_weights=``)."""
+    if isinstance(model, str):
+        teacher = TeacherOptions(fields.pop("teacher", None), fields.pop("teacher_weights", None))
+        model = DistillRequest(model, teacher)
+    return _distill(_request(DistillRequest, model, fields))
+
+
+def load_model(name: str, /, weights: str | None = None, input_shape: str | tuple[int, ...] | None = None,
+               mean: tuple[float, ...] | None = None, std: tuple[float, ...] | None = None) -> Artifact:
+    """A torch (or ONNX) :class:`Artifact` for a zoo name, ``file.py:fn``, ``pkg.mod:fn`` or ``.onnx`` file."""
+    shape = parse_shape(input_shape) if isinstance(input_shape, str) else input_shape
+    return _load_model(name, ModelOptions(weights=weights, input_shape=shape, mean=mean, std=std))
+
+
+# ---------------------------------------------------------------------------------------------------------
+# keywords -> request
+
+
+def _request(cls: type[R], base: Any, fields: dict[str, Any]) -> R:
+    """``base`` (a request, or the model name) with ``fields`` set wherever they fit in its option groups."""
+    request = base if isinstance(base, cls) else cls(base)  # type: ignore[call-arg]
+    for name, value in fields.items():
+        request = _set(request, name, value)
+    return request
+
+
+def _set(obj: Any, name: str, value: Any) -> Any:
+    path = _find(type(obj), obj, name)
+    if path is None:
+        raise DLCompressError(f"{name!r} is not an option of {type(obj).__name__}" + _suggest(name, obj),
+                              "see the fields of the request dataclass and its option groups")
+    return _replace_at(obj, path, value)
+
+
+def _find(cls: type, obj: Any, name: str, depth: int = 0) -> list[str] | None:
+    """The field path to ``name``: a direct field first, then one inside the option groups (breadth first)."""
+    names = {f.name for f in dataclasses.fields(obj)}
+    if name in names:
+        return [name]
+    if depth >= 2:
+        return None
+    for f in dataclasses.fields(obj):
+        child = getattr(obj, f.name)
+        if dataclasses.is_dataclass(child) and not isinstance(child, type):
+            sub = _find(type(child), child, name, depth + 1)
+            if sub is not None:
+                return [f.name, *sub]
+    return None
+
+
+def _replace_at(obj: Any, path: list[str], value: Any) -> Any:
+    head, *rest = path
+    if rest:
+        return dataclasses.replace(obj, **{head: _replace_at(getattr(obj, head), rest, value)})
+    return dataclasses.replace(obj, **{head: _coerce(getattr(obj, head), head, value)})
+
+
+def _coerce(current: Any, name: str, value: Any) -> Any:
+    """``data="photos"`` -> ``DataOptions("photos")``; ``out="dir"`` -> ``Path``; shapes from strings."""
+    if isinstance(current, DataOptions) and (value is None or isinstance(value, str)):
+        return dataclasses.replace(current, name=value)
+    if name in ("out",) and isinstance(value, str):
+        return Path(value)
+    if name == "input_shape" and isinstance(value, str):
+        return parse_shape(value)
+    return value
+
+
+def _take(fields: dict[str, Any], cls: type) -> dict[str, Any]:
+    own = {f.name for f in dataclasses.fields(cls)}
+    return {k: fields.pop(k) for k in list(fields) if k in own}
+
+
+def _suggest(name: str, obj: Any) -> str:
+    known: list[str] = []
+
+    def walk(o: Any, depth: int = 0) -> None:
+        for f in dataclasses.fields(o):
+            known.append(f.name)
+            child = getattr(o, f.name)
+            if depth < 2 and dataclasses.is_dataclass(child) and not isinstance(child, type):
+                walk(child, depth + 1)
+
+    walk(obj)
+    close = difflib.get_close_matches(name, known, n=1)
+    return f" (did you mean {close[0]!r}?)" if close else ""
