@@ -8,12 +8,15 @@ from __future__ import annotations
 
 import signal
 import sys
+import traceback
 import warnings
+from pathlib import Path
 
 import typer
 
 from dlcompress.commands import build_app
-from dlcompress.toolkit.errors import DLCompressError, GateError
+from dlcompress.toolkit import terminal
+from dlcompress.toolkit.errors import DLCompressError, GateError, first_line
 from dlcompress.toolkit.signals import interrupts_handled, received
 
 # JAX (imported by litert-torch) warns whenever the process forks, which libraries loaded after it do (seen:
@@ -43,34 +46,48 @@ _CLICK_ABORTS = _click_classes("Abort")
 
 def main(argv: list[str] | None = None) -> int:
     """Run the CLI; user errors become one line on stderr and exit code 2; SIGINT / SIGTERM clean up and exit
-    with 128 + the signal's number (130, 143)."""
-    with interrupts_handled():
-        code = _invoke(argv)
+    with 128 + the signal's number (130, 143). What libraries print goes to a log file unless ``--verbose``
+    (accepted anywhere on the line) is given."""
+    args = list(sys.argv[1:] if argv is None else argv)
+    if "--verbose" in args[: args.index("--") if "--" in args else len(args)]:
+        args.remove("--verbose")
+        terminal.set_verbose()
+    with interrupts_handled(), terminal.library_output_logged() as log:
+        code = _invoke(args, log)
     signum = received()
     if signum is not None:  # whatever a library made of the KeyboardInterrupt (typer: exit code 130)
         what = "interrupted" if signum == signal.SIGINT else f"terminated by {signal.Signals(signum).name}"
-        print(f"dlcompress: {what} (nothing was left half-written)", file=sys.stderr)
+        print(f"dlcompress: {what} (nothing was left half-written)", file=terminal.stream())
         return 128 + signum
     return code
 
 
-def _invoke(argv: list[str] | None) -> int:
+def _invoke(args: list[str], log: Path | None) -> int:
     command = typer.main.get_command(app)
+    err = terminal.stream()
     try:
-        rv = command.main(args=argv, prog_name="dlcompress", standalone_mode=False)
+        rv = command.main(args=args, prog_name="dlcompress", standalone_mode=False)
         return rv if isinstance(rv, int) else 0
     except GateError as e:
-        print(f"dlcompress: gate failed: {e}", file=sys.stderr)
+        print(f"dlcompress: gate failed: {e}", file=err)
         return 3
     except DLCompressError as e:
         if received() is None:  # an error made of an interrupt is said as the interrupt
-            print(f"dlcompress: error: {e}", file=sys.stderr)
+            print(f"dlcompress: error: {e}", file=err)
         return 2
     except _CLICK_ERRORS as e:  # usage errors: click prints usage + the problem; exit code 2
-        e.show()
+        e.show(file=err)
         return e.exit_code
     except (*_CLICK_ABORTS, KeyboardInterrupt):
         return 130
+    except Exception as e:  # noqa: BLE001 - a bug: one line here, the traceback in the log
+        if log is None:
+            raise
+        traceback.print_exc()  # into the log (stderr points there)
+        terminal.keep_log()
+        print(f"dlcompress: internal error: {type(e).__name__}: {first_line(e, 300)} (traceback in {log}; "
+              "please report it)", file=err)
+        return 1
 
 
 def run() -> None:

@@ -79,6 +79,17 @@ def cuda_skip_reason(backend: str) -> str | None:
     return f"{backend} has no CUDA runtime in dlcompress"
 
 
+def check_precisions(precisions: tuple[str, ...] | list[str]) -> None:
+    """Every precision is one the harness builds, or one clear error (with the closest name)."""
+    import difflib
+
+    for p in precisions:
+        if p not in PRECISIONS:
+            close = difflib.get_close_matches(p, PRECISIONS, n=1)
+            raise UnsupportedError(f"unknown precision {p!r}" + (f" (did you mean {close[0]!r}?)" if close else ""),
+                                   f"use one of: {', '.join(PRECISIONS)}")
+
+
 def check_backend(name: str) -> None:
     """A known backend whose packages are installed, or a clear error."""
     if name == TORCH:

@@ -59,23 +59,14 @@ def quantize(
     from dlcompress.recipes.quantize import QuantizeRequest, quantize as run
     from dlcompress.benchmarks.harness import BenchOptions
     from dlcompress.exporters import ExportOptions
-    from dlcompress.toolkit.stages.quantize import QuantizeOptions
-    from dlcompress.toolkit.stages.quantize_openvino import OpenVinoQuantizeOptions
+    from dlcompress.toolkit.stages.quantize import QuantizeOptions, advanced_from_flags
 
     set_quiet(quiet or as_json)
     rr = {"auto": None, "on": True, "off": False}.get(reduce_range)
     if reduce_range not in ("auto", "on", "off"):
         raise DLCompressError(f"--reduce-range {reduce_range!r} is not one of auto, on, off")
-    advanced = None
-    if preset is not None or fast_bias_correction is not None or ignore:
-        advanced = OpenVinoQuantizeOptions(preset, True if fast_bias_correction is None else fast_bias_correction,
-                                           tuple(ignore or ()))
-    if int8_io:
-        from dlcompress.toolkit.stages.quantize_litert import LiteRTQuantizeOptions
-
-        if advanced is not None:
-            raise DLCompressError("--int8-io (litert) cannot be combined with --preset/--fast-bias-correction/--ignore (openvino)")
-        advanced = LiteRTQuantizeOptions(integer_io=True)
+    advanced = advanced_from_flags({"preset": preset, "fast_bias_correction": fast_bias_correction,
+                                    "ignore": ignore, "int8_io": int8_io})
     request = QuantizeRequest(
         model=model, model_options=model_options(weights, input_shape, mean, std),
         data=DataOptions(data, calib_samples, eval_samples),

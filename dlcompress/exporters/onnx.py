@@ -12,6 +12,7 @@ import torch
 from dlcompress.exporters.base import EXPORTERS, Exporter, ExportOptions
 from dlcompress.toolkit.artifact import Artifact, Format, StageRecord
 from dlcompress.toolkit.errors import ExportError, first_line
+from dlcompress.toolkit.native_output import native_output_captured
 from dlcompress.toolkit.progress import silenced
 
 DEFAULT_OPSET_TORCHSCRIPT = 17
@@ -26,7 +27,7 @@ class OnnxExporter(Exporter):
     def export(self, artifact: Artifact, out_path: Path, options: ExportOptions) -> Artifact:
         spec = artifact.spec
         model = artifact.model.eval()  # type: ignore[union-attr]
-        routes = (spec.onnx_routes or self.routes) if options.route == "auto" else (options.route,)
+        routes = (spec.hint("onnx", "routes") or self.routes) if options.route == "auto" else (options.route,)
         if options.route not in ("auto", *self.routes):
             raise ExportError(f"unknown ONNX export route {options.route!r}", f"use one of: auto, {', '.join(self.routes)}")
         feeds = spec.example_inputs(batch=2 if options.dynamic_batch else 1)
@@ -66,7 +67,9 @@ def _run_export(route: str, model: torch.nn.Module, args: tuple, out: Path, spec
                               input_names=names_in, output_names=names_out, dynamic_axes=axes or None,
                               opset_version=opset, optimize=True)
         else:
-            with _mha_fastpath(False):  # aten::_native_multi_head_attention (ViT's eval fast path) has no symbolic
+            # native_output_captured: on failure torch's C++ side prints the whole IR graph on fd 1 (stdout is
+            # for --json); aten::_native_multi_head_attention (ViT's eval fast path) has no symbolic
+            with native_output_captured(), _mha_fastpath(False):
                 torch.onnx.export(model, args, str(out), dynamo=False, input_names=names_in, output_names=names_out,
                                   dynamic_axes=axes or None, opset_version=opset or DEFAULT_OPSET_TORCHSCRIPT,
                                   do_constant_folding=True)

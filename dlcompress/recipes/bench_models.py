@@ -9,6 +9,7 @@ from pathlib import Path
 
 import numpy as np
 
+from dlcompress.recipes.loading import check_model_name
 from dlcompress.recipes.common import DataOptions, Prepared, Variant, diagnose, model_summary, prepare, score_outputs
 from dlcompress.toolkit.devices import environment
 from dlcompress.benchmarks.gates import Gates, check_gates
@@ -20,12 +21,13 @@ from dlcompress.benchmarks.report import Report, Row
 from dlcompress.benchmarks.roofline import estimates_for
 from dlcompress.toolkit.runtimes import Runtime, RuntimeOptions, open_runtime
 from dlcompress.benchmarks.variants import (
-    METHOD_FOR_PRECISION, TORCH, UNSUPPORTED, artifact_folder, check_backend, cuda_skip_reason,
+    METHOD_FOR_PRECISION, TORCH, UNSUPPORTED, artifact_folder, check_backend, check_precisions, cuda_skip_reason,
     device_setup, runtime_for,
 )
 from dlcompress.exporters import ExportOptions
 from dlcompress.toolkit.artifact import Artifact
 from dlcompress.toolkit.backends import BACKENDS
+from dlcompress.toolkit.calibration import Calibration
 from dlcompress.toolkit.errors import GateError, UnsupportedError, describe_failure
 from dlcompress.toolkit.metrics import Outputs, collect_batches, first_output
 from dlcompress.toolkit.models import ModelOptions
@@ -72,6 +74,9 @@ def bench_models(request: BenchRequest) -> tuple[Report, Path]:
     check_writable(out, request.overwrite)
     for b in request.backends:
         check_backend(b)
+    check_precisions(request.precisions)
+    for model in request.models:  # every name before the first model is built (minutes, for big ones)
+        check_model_name(model)
     devices = [device_setup(d, request.threads) for d in request.devices]
     report = Report(command="bench", model={"name": ", ".join(request.models)}, data={}, environment=environment(),
                     benchmark={**dataclasses.asdict(request.bench), "batches": list(request.batches),
@@ -108,7 +113,7 @@ def bench_one(model: str, request: BenchRequest, devices: list, folder: Path) ->
         raise UnsupportedError(f"--min-metric/--max-drop need labelled data; {prepared.data.name} has no labels",
                                "add --data fashion-mnist (or digits, or an ImageFolder)")
     spec_name = prepared.spec.name
-    calib = prepared.feeds("train", request.data.calib_samples, 8)
+    calib = prepared.calibration(request.data.calib_samples)
     builds: list[Built] = []
     fp32_files: dict[str, Variant] = {}
     for backend in request.backends:
@@ -130,7 +135,7 @@ def bench_one(model: str, request: BenchRequest, devices: list, folder: Path) ->
     return measure_builds(builds, prepared, request, devices)
 
 
-def build_variant(prepared: Prepared, backend: str, precision: str, request: BenchRequest, calib: list,
+def build_variant(prepared: Prepared, backend: str, precision: str, request: BenchRequest, calib: Calibration,
                   fp32_files: dict[str, Variant], folder: Path) -> Variant:
     """The artifact for (backend, precision), through export/validation and the format's quantizer."""
     from dlcompress.recipes.quantize import export_validated

@@ -20,6 +20,7 @@ from dlcompress.toolkit.complexity import count_macs, count_params
 from dlcompress.toolkit.data import DataSplits, ImageSource, ImageTransform, load_dataset
 from dlcompress.toolkit.errors import DatasetError, InputShapeError
 from dlcompress.toolkit.feeds import FEEDS_KIND, FeedSplits, is_feed_dataset
+from dlcompress.toolkit.calibration import Calibration
 from dlcompress.toolkit.metrics import Fidelity, Outputs, collect_batches, first_output, task_fidelity, top1_accuracy
 from dlcompress.toolkit.models import ModelOptions, recalibrate_batchnorm
 from dlcompress.recipes.loading import load_model
@@ -76,23 +77,36 @@ class Prepared:
         return {"name": self.metric_name, "value": round(float(value), 6), "samples": int(len(labels))}
 
     def feeds(self, split: str, n: int | None, batch: int) -> list[dict[str, np.ndarray]]:
-        """Model inputs from the train or test split (or from the signature when the data is not images).
-        Models without a symbolic batch dim (detectors) get one sample per feed; a model with several image
-        inputs (Siamese pair, triplet) gets different images in each."""
-        source: ImageSource = getattr(self.data, split)
+        """Model inputs from the train or test split, all at once (see :meth:`stream`)."""
+        return list(self.stream(split, n, batch))
+
+    def calibration(self, n: int | None, batch: int = 8) -> Calibration:
+        """The calibration set quantizers take: ``n`` raw training items and the transform into model inputs."""
+        return self.stream("train", n, batch)
+
+    def stream(self, split: str, n: int | None, batch: int) -> Calibration:
+        """Model inputs from the train or test split (or from the signature when the data is not images), read
+        and transformed batch by batch. Models without a symbolic batch dim (detectors) get one sample per
+        feed; a model with several image inputs (Siamese pair, triplet) gets different images in each."""
         batch = min(batch, self.spec.fixed_batch or batch)
+        name = f"{self.data.name}/{split}"
         if self.data.kind == FEEDS_KIND:  # ready model inputs from the model's own data source
-            return getattr(self.data, split).head(n or None).batches(batch)
-        if self.transform is None:
-            count = n or 8
-            return [self.spec.example_inputs(min(batch, count - i), seed=i + (0 if split == "train" else 10_000))
-                    for i in range(0, count, batch)]
-        source = source.head(n if n else None)
+            feeds = getattr(self.data, split).head(n or None)
+            return Calibration(lambda a, b: feeds.batch(range(a, b)), lambda feed: feed, len(feeds), batch, name)
+        if self.transform is None:  # inputs generated from the signature (seeded per batch, per split)
+            offset = 0 if split == "train" else 10_000
+            spec = self.spec
+            return Calibration(lambda a, b: (a, b - a), lambda r: spec.example_inputs(r[1], seed=r[0] + offset),
+                               n or 8, batch, f"synthetic/{split}")
+        source: ImageSource = getattr(self.data, split).head(n if n else None)
         names = [t.name for t in self.spec.inputs]
-        return [{name: self.transform(source.batch(_image_indices(i, min(i + batch, len(source)), k, len(names),
-                                                                  len(source))))
-                 for k, name in enumerate(names)}
-                for i in range(0, len(source), batch)]
+        transform = self.transform
+
+        def images(a: int, b: int) -> list[np.ndarray]:
+            return [source.batch(_image_indices(a, b, k, len(names), len(source))) for k in range(len(names))]
+
+        return Calibration(images, lambda raws: {nm: transform(raw) for nm, raw in zip(names, raws)}, len(source),
+                           batch, name)
 
     def validation_feeds(self) -> list[dict[str, np.ndarray]]:
         """What an export is validated on: 8 held-out samples (in batches of 2, then 1 more: a dynamic batch is

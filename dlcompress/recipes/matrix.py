@@ -157,13 +157,13 @@ def int8_cell(prepared: Prepared, backend: Backend, fp32: Any, folder: Path, run
     """Quantize the fp32 export (the entry's preferred method where the backend has it, else static int8)
     and compare its outputs with the fp32 export's on held-out inputs."""
     fmt = str(backend.format)
-    method = getattr(prepared.spec, "default_quant_method", None) or "static"
+    method = prepared.spec.hint("quantize", "method") or "static"
     try:
         check_options(fmt, QuantizeOptions(method=method))
     except UnsupportedError:
         method = "static"
     try:
-        calib = prepared.feeds("train", CALIBRATION_SAMPLES, 8) if method == "static" else None
+        calib = prepared.calibration(CALIBRATION_SAMPLES) if method == "static" else None
         q = quantize_artifact(fp32, QuantizeOptions(method=method, samples=CALIBRATION_SAMPLES), calib,
                               folder / backend.filename("int8"))
         feeds = prepared.feeds("test", FIDELITY_SAMPLES, 8)

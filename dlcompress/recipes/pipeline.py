@@ -417,22 +417,15 @@ def run_export(state: PipelineState, name: str) -> Variant:
 
 
 def run_quantize(state: PipelineState, name: str) -> Variant:
-    from dlcompress.recipes.quantize import held_out_data
+    from dlcompress.recipes.quantize import quantize_step
     from dlcompress.toolkit.backends import BACKENDS
-    from dlcompress.toolkit.stages.quantize import quantize
 
     opts = state.request.options
-    q = opts.quantize
     backend = BACKENDS.get(opts.backend).require()
-    calib = None
-    if q.method == "static":
-        n = min(q.samples, state.request.job.data.calib_samples or q.samples)
-        calib = state.prepared.feeds("train", n, 8)
-        state.calibration_samples = sum(len(next(iter(f.values()))) for f in calib)
-    held = held_out_data(state.prepared, state.request.job.data) if q.max_drop is not None else None
-    step(f"quantizing to {q.precision} with {backend.name} ({q.method})")
-    art = quantize(state.current, q, calib, state.folder / backend.filename(q.precision), held)  # type: ignore[operator]
-    return Variant(name if name != "quantize" else q.precision, art, backend.runtime, status="quantized")
+    prepared = dataclasses.replace(state.prepared, artifact=state.current)
+    variant, state.calibration_samples = quantize_step(prepared, state.current, opts.quantize, state.request.job.data,
+                                                       backend, state.folder)  # type: ignore[arg-type]
+    return dataclasses.replace(variant, name=name) if name != "quantize" else variant
 
 
 STEPS.add("prune", PipelineStep(run_prune, "torch", "torch", description="structured channel pruning (or sparsity)"))

@@ -98,29 +98,37 @@ def quantize(request: QuantizeRequest) -> QuantizeResult:
     held_out = held_out_data(prepared, request.data) if q.max_drop is not None else None
     with atomic_dir(out, request.overwrite) as folder:
         fp32 = export_validated(prepared, folder, backend, request.export, runtime_options)
-        calib = None
-        n_calib = None
-        if q.method == "static":
-            calib = prepared.feeds("train", min(q.samples, request.data.calib_samples) if request.data.calib_samples else q.samples, 8)
-            n_calib = sum(len(next(iter(f.values()))) for f in calib)
-            step(f"quantizing to {q.precision} with {backend.name} ({q.method}, calibrated on {n_calib} "
-                 f"{prepared.data.name} samples{'' if q.max_drop is None else f', top-1 drop at most {q.max_drop:g}'})")
-        else:
-            step(f"quantizing to {q.precision} ({q.method})")
-        suffix = "fp16" if q.method == "fp16" else "int8"
-        quantized = quantize_artifact(fp32.artifact, q, calib, folder / backend.filename(suffix), held_out)
-        effect = quantized.lineage[-1].effect
-        if effect.get("within_max_drop") is False:
-            note(f"accuracy control could not keep the held-out top-1 drop within {q.max_drop:g}: "
-                 f"{effect.get('held_out_drop')} (the best model found is kept)")
-            prepared.notes.append(f"--max-drop {q.max_drop:g} not reached on held-out data: drop {effect.get('held_out_drop')}")
-        variants = [fp32, Variant(suffix, quantized, backend.runtime, status="quantized")]
+        quantized, n_calib = quantize_step(prepared, fp32.artifact, q, request.data, backend, folder, held_out)
+        variants = [fp32, quantized]
         rows, diagnosis = measure_variants(variants, prepared, request.data, request.bench, runtime_options)
         report = new_report("quantize", prepared, request.data, n_calib, request.bench)
         report.rows, report.diagnosis = rows, diagnosis
         report.artifacts = {v.artifact.path.name: f"{v.name} {v.artifact.format}" for v in variants}  # type: ignore[union-attr]
         write_report(report, folder, {v.artifact.path.name: v.artifact.lineage_json() for v in variants})  # type: ignore[union-attr]
     return QuantizeResult(report, out)
+
+
+def quantize_step(prepared: Prepared, source: Artifact, q: QuantizeOptions, data: DataOptions, backend: Backend,
+                  folder: Path, held_out: HeldOut | None = None) -> tuple[Variant, int | None]:
+    """The quantize step of every job (``quantize``, ``pipeline``): calibration from the training split, held-out
+    labelled data for ``--max-drop``, the backend's quantizer; the variant and the calibration sample count."""
+    q = resolve_method(q, source.spec, str(source.format))
+    calib = None
+    if q.method == "static":
+        calib = prepared.calibration(min(q.samples, data.calib_samples) if data.calib_samples else q.samples)
+        step(f"quantizing to {q.precision} with {backend.name} ({q.method}, calibrated on {calib.count} "
+             f"{prepared.data.name} samples{'' if q.max_drop is None else f', top-1 drop at most {q.max_drop:g}'})")
+    else:
+        step(f"quantizing to {q.precision} ({q.method})")
+    if q.max_drop is not None and held_out is None:
+        held_out = held_out_data(prepared, data)
+    quantized = quantize_artifact(source, q, calib, folder / backend.filename(q.precision), held_out)
+    effect = quantized.lineage[-1].effect
+    if effect.get("within_max_drop") is False:
+        note(f"accuracy control could not keep the held-out top-1 drop within {q.max_drop:g}: "
+             f"{effect.get('held_out_drop')} (the best model found is kept)")
+        prepared.notes.append(f"--max-drop {q.max_drop:g} not reached on held-out data: drop {effect.get('held_out_drop')}")
+    return Variant(q.precision, quantized, backend.runtime, status="quantized"), (calib.count if calib else None)
 
 
 def runtime_options_for(backend: Backend, request: QuantizeRequest) -> RuntimeOptions:

@@ -12,6 +12,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from dlcompress.toolkit.errors import OutputExistsError
+from dlcompress.toolkit.terminal import attach_log
 
 
 def default_out_dir(model_name: str, root: Path = Path("dlcompress-out")) -> Path:
@@ -36,6 +37,7 @@ def atomic_dir(target: Path, overwrite: bool = False) -> Iterator[Path]:
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
         raise
+    attach_log(staging)
     old = None
     if target.exists():
         check_writable(target, overwrite)

@@ -6,7 +6,6 @@ import contextlib
 import io
 import logging
 import os
-import sys
 import warnings
 from collections.abc import Iterator
 
@@ -14,7 +13,19 @@ from rich.console import Console
 from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
-console = Console(stderr=True, highlight=False)
+from dlcompress.toolkit import terminal
+
+
+
+class _TerminalStderr:
+    """A file that writes wherever :func:`terminal.stream` points now (the real stderr while library output is
+    logged; ``sys.stderr`` otherwise, pytest's capture included)."""
+
+    def __getattr__(self, name: str) -> object:
+        return getattr(terminal.stream(), name)
+
+
+console = Console(file=_TerminalStderr(), highlight=False)  # type: ignore[arg-type]
 
 
 @contextlib.contextmanager
@@ -52,7 +63,7 @@ class _Bar:
     """A one-task rich progress bar; a no-op when output is not a terminal or DLCOMPRESS_QUIET is set."""
 
     def __init__(self, label: str, total: int | None) -> None:
-        self.enabled = not quiet() and sys.stderr.isatty()
+        self.enabled = not quiet() and terminal.stream().isatty()
         self.progress = Progress(TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
                                  TimeElapsedColumn(), TimeRemainingColumn(), console=console, transient=True)
         self.label, self.total = label, total

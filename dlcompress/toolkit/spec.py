@@ -75,14 +75,15 @@ class ModelSpec:
     size_multiple: int = 1
     dims: dict[str, int] = field(default_factory=dict)
     """Sizes of symbolic dims other than ``batch`` (e.g. ``{"seq": 32}``) for generated inputs."""
-    default_quant_method: str | None = None
-    """The quantization method used when none is asked for (``None`` = static; ``dynamic`` suits
-    transformers and recurrent nets, whose matmuls ORT quantizes per run)."""
-    quant_op_types: tuple[str, ...] = ()
-    """ONNX op types that static int8 quantization touches (empty = every type ORT quantizes); detectors
-    keep box decoding and NMS in float by quantizing only Conv/MatMul/Gemm."""
-    onnx_routes: tuple[str, ...] = ()
-    """ONNX export routes to try, in order, when the route is ``auto`` (empty = the exporter's own order)."""
+    hints: dict[str, dict[str, Any]] = field(default_factory=dict)
+    """Per-backend hints, plain data read only by the backend they name (each reader documents its keys):
+    ``quantize.method`` (the method when none is asked for: ``dynamic`` suits transformers and recurrent nets),
+    ``onnx.routes`` (export routes to try first), ``onnxruntime.op_types`` (the op types static int8 touches:
+    detectors keep box decoding and NMS in float by quantizing only Conv/MatMul/Gemm)."""
+
+    def hint(self, backend: str, key: str, default: Any = None) -> Any:
+        """``hints[backend][key]``, or ``default`` when the spec gives none."""
+        return self.hints.get(backend, {}).get(key, default)
 
     def build(self, **overrides: Any) -> Any:
         """Instantiate the model (random init) with the spec's build arguments."""

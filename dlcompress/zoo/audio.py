@@ -130,8 +130,8 @@ def _register_ctc(name: str, tiny_of: str | None, **args: int) -> None:
         inputs=(TensorSpec("features", ("batch", N_MELS, "frames"), value_range=(-14.0, 7.0)),),
         outputs=(TensorSpec("log_probs", ("batch", "steps", len(ALPHABET))),), build_args=args,
         dims={"frames": frames, "steps": (frames + 1) // 2}, atol=1e-4, rtol=1e-3, paper=GRAVES,
-        default_data="spoken-digits", num_classes=len(ALPHABET), tiny_of=tiny_of, default_quant_method="dynamic",
-        onnx_routes=("torchscript", "dynamo"),
+        default_data="spoken-digits", num_classes=len(ALPHABET), tiny_of=tiny_of,
+        hints={"quantize": {"method": "dynamic"}, "onnx": {"routes": ("torchscript", "dynamo")}},
         export_notes="TorchScript exporter first: torch.export traces the LSTM step by step with a dynamic frame "
                      "count (~50 s at 40 frames, minutes at 200); both routes give one ONNX LSTM op",
     ))

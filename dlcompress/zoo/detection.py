@@ -26,6 +26,8 @@ SEGMENTATION_TASK = "semantic-segmentation"
 COCO_CLASSES = 91  # torchvision's COCO label space (80 used + background + gaps)
 VOC_CLASSES = 21
 QUANT_OP_TYPES = ("Conv", "MatMul", "Gemm")  # detectors: box decoding and NMS stay in float
+# TorchScript first (dynamo fails on data-dependent shapes); int8 only where the weights are
+DETECTION_HINTS = {"onnx": {"routes": ("torchscript", "dynamo")}, "onnxruntime": {"op_types": QUANT_OP_TYPES}}
 TINY_SIZE = 128
 TINY_CLASSES = 4
 
@@ -367,14 +369,14 @@ for _name, (_family, _kind, _masks, _size, _paper) in DETECTORS.items():
         name=_name, family=_family, task=DETECTION_TASK, builder=partial(build_detector, _name),
         inputs=_ins, outputs=_outs, build_args={"num_classes": COCO_CLASSES, "masks": _masks},
         atol=1e-2, rtol=1e-3, paper=_paper, default_data="photos", num_classes=COCO_CLASSES,
-        export_notes=DETECTION_EXPORT_NOTES, onnx_routes=("torchscript", "dynamo"), quant_op_types=QUANT_OP_TYPES,
+        export_notes=DETECTION_EXPORT_NOTES, hints=DETECTION_HINTS,
     ))
     _ins, _outs = detection_io(TINY_SIZE, TINY_CLASSES, _masks)
     register(ModelSpec(
         name=f"{_name}_tiny", family=_family, task=DETECTION_TASK, builder=partial(build_tiny_detector, _kind),
         inputs=_ins, outputs=_outs, build_args={"num_classes": TINY_CLASSES, "image_size": TINY_SIZE},
         atol=1e-2, rtol=1e-3, paper=_paper, default_data="photos", num_classes=TINY_CLASSES, tiny_of=_name,
-        export_notes=DETECTION_EXPORT_NOTES, onnx_routes=("torchscript", "dynamo"), quant_op_types=QUANT_OP_TYPES,
+        export_notes=DETECTION_EXPORT_NOTES, hints=DETECTION_HINTS,
     ))
 
 SEGMENTERS = {

@@ -179,7 +179,7 @@ def _register_policy(name: str, tiny_of: str | None, **args: int) -> None:
         name=name, family="alphago", task="go-policy", builder=AlphaGoPolicy, inputs=_board(ALPHAGO_PLANES),
         outputs=(TensorSpec("move_probs", ("batch", BOARD * BOARD)),), build_args=args, atol=1e-5, rtol=1e-3,
         paper=ALPHAGO, default_data="go-positions", num_classes=BOARD * BOARD, tiny_of=tiny_of,
-        quant_op_types=WEIGHTED_OPS,
+        hints={"onnxruntime": {"op_types": WEIGHTED_OPS}},
     ))
 
 
@@ -196,7 +196,7 @@ def _register_zero(name: str, tiny_of: str | None, **args: int) -> None:
         name=name, family="alphago", task="go-policy-value", builder=AlphaGoZeroNet, inputs=_board(ZERO_PLANES),
         outputs=(TensorSpec("move_probs", ("batch", BOARD * BOARD + 1)), TensorSpec("value", ("batch", 1))),
         build_args=args, atol=1e-4, rtol=1e-3, paper=ALPHAGO_ZERO, default_data="go-positions",
-        num_classes=BOARD * BOARD + 1, tiny_of=tiny_of, quant_op_types=WEIGHTED_OPS,
+        num_classes=BOARD * BOARD + 1, tiny_of=tiny_of, hints={"onnxruntime": {"op_types": WEIGHTED_OPS}},
     ))
 
 
@@ -206,7 +206,7 @@ def _register_atari(name: str, tiny_of: str | None, builder: type[nn.Module], pa
         name=name, family="atari", task=task, builder=builder,
         inputs=(TensorSpec("frames", ("batch", 4, 84, 84)),), outputs=outputs, build_args=args,
         atol=1e-4, rtol=1e-3, paper=paper, default_data="atari-frames", num_classes=ATARI_ACTIONS, tiny_of=tiny_of,
-        quant_op_types=WEIGHTED_OPS,
+        hints={"onnxruntime": {"op_types": WEIGHTED_OPS}},
     ))
 
 

@@ -186,7 +186,7 @@ def _register_transformer(name: str, tiny_of: str | None, seq: int, **args: int)
                 TensorSpec("tgt_ids", ("batch", "tgt_seq"), "int64", (0, vocab))),
         outputs=(TensorSpec("logits", ("batch", "tgt_seq", vocab)),),
         build_args=args, dims={"src_seq": seq, "tgt_seq": seq}, atol=1e-3, rtol=1e-3, paper=VASWANI,
-        default_data="text-pairs", tiny_of=tiny_of, default_quant_method="dynamic",
+        default_data="text-pairs", tiny_of=tiny_of, hints={"quantize": {"method": "dynamic"}},
     ))
 
 
@@ -196,7 +196,7 @@ def _register_bert(name: str, tiny_of: str | None, seq: int, **args: int) -> Non
         inputs=token_inputs(args["vocab_size"], "input_ids", "attention_mask"),
         outputs=(TensorSpec("logits", ("batch", TEXT_CLASSES)),),
         build_args={**args, "num_labels": TEXT_CLASSES}, dims={"seq": seq}, atol=1e-4, rtol=1e-3, paper=DEVLIN,
-        default_data="text-topics", num_classes=TEXT_CLASSES, tiny_of=tiny_of, default_quant_method="dynamic",
+        default_data="text-topics", num_classes=TEXT_CLASSES, tiny_of=tiny_of, hints={"quantize": {"method": "dynamic"}},
     ))
 
 
@@ -207,7 +207,7 @@ def _register_gpt(name: str, tiny_of: str | None, seq: int, **args: int) -> None
         inputs=token_inputs(vocab, "input_ids", "attention_mask"),
         outputs=(TensorSpec("logits", ("batch", "seq", vocab)),),
         build_args=args, dims={"seq": seq}, atol=1e-3, rtol=1e-3, paper=RADFORD, default_data="text-lm",
-        tiny_of=tiny_of, default_quant_method="dynamic",
+        tiny_of=tiny_of, hints={"quantize": {"method": "dynamic"}},
     ))
 
 

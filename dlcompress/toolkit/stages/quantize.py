@@ -14,6 +14,7 @@ from typing import Any
 
 import numpy as np
 
+from dlcompress.toolkit.calibration import Calibration
 from dlcompress.toolkit.artifact import Artifact
 from dlcompress.toolkit.errors import UnsupportedError
 from dlcompress.toolkit.registry import Registry
@@ -28,7 +29,7 @@ class QuantizeOptions:
     """What to quantize to and how.
 
     ``method``: ``static`` int8 (calibrated activations), ``dynamic`` int8 (weights only ahead of time), ``fp16``,
-    or ``auto``: the model's own default (``spec.default_quant_method``: dynamic for transformers and recurrent
+    or ``auto``: the model's own default (the spec's hint ``quantize.method``: dynamic for transformers and recurrent
     nets), else static; see :func:`resolve_method`.
     ``quant_format``: ONNX Runtime's ``qoperator`` (QLinearConv... U8S8, the fast default on x86) or ``qdq``.
     ``reduce_range``: 7-bit weights; ``None`` = automatic (on x86 CPUs without VNNI, where U8S8 can saturate).
@@ -62,8 +63,8 @@ class QuantizeOptions:
         return "fp16" if self.method == "fp16" else "int8"
 
 
-CalibrationFeeds = Iterable[dict[str, np.ndarray]]
-Quantizer = Callable[[Artifact, QuantizeOptions, "CalibrationFeeds | None", Path], Artifact]
+Quantizer = Callable[[Artifact, QuantizeOptions, "Calibration | None", Path], Artifact]
+"""``(artifact, options, calibration, out_path) -> artifact`` of the same format, one lineage record more."""
 
 
 @dataclass(frozen=True)
@@ -79,7 +80,7 @@ class HeldOut:
         return int(sum(len(y) for y in self.labels))
 
 
-AccuracyControlledQuantizer = Callable[[Artifact, QuantizeOptions, CalibrationFeeds, HeldOut, Path], Artifact]
+AccuracyControlledQuantizer = Callable[[Artifact, QuantizeOptions, Calibration, HeldOut, Path], Artifact]
 
 # format -> module that registers its quantizer(s); imported on the first lookup (missing extras are skipped)
 QUANTIZER_MODULES = {
@@ -104,6 +105,21 @@ ACCURACY_CONTROLLED: Registry[AccuracyControlledQuantizer] = Registry("accuracy-
                                                                       loader=_load_quantizers)
 OPTION_CHECKS: dict[str, Callable[[QuantizeOptions], None]] = {}
 """format -> a check that raises :class:`UnsupportedError` for options its quantizer cannot honour."""
+ADVANCED_OPTIONS: dict[str, Callable[[dict[str, Any]], object | None]] = {}
+"""format -> the builder of its quantizer's own option group from the command line's backend flags (by option
+name, e.g. ``{"preset": "mixed", "int8_io": False}``); it returns None when none of its flags is set."""
+
+
+def advanced_from_flags(flags: dict[str, Any]) -> object | None:
+    """The one backend option group the set flags belong to (``QuantizeOptions.advanced``), or None.
+    Flags of two backends at once are one clear error."""
+    _load_quantizers()
+    groups = {fmt: group for fmt, build in ADVANCED_OPTIONS.items() if (group := build(flags)) is not None}
+    if len(groups) > 1:
+        named = " and ".join(f"{getattr(g, 'flags', '?')} ({fmt})" for fmt, g in groups.items())
+        raise UnsupportedError(f"{named} belong to different backends and cannot be combined",
+                               "keep the flags of the --backend you quantize for")
+    return next(iter(groups.values()), None)
 
 
 def check_options(fmt: str, options: QuantizeOptions) -> None:
@@ -128,7 +144,7 @@ def resolve_method(options: QuantizeOptions, spec: Any, fmt: str) -> QuantizeOpt
     QOperator leaves attention and LSTM ops in float and adds requantization around them)."""
     if options.method != "auto":
         return options
-    preferred = getattr(spec, "default_quant_method", None) or "static"
+    preferred = (spec.hint("quantize", "method") if spec is not None else None) or "static"
     for method in dict.fromkeys((preferred, "static")):
         candidate = dataclasses.replace(options, method=method)
         try:
@@ -139,18 +155,21 @@ def resolve_method(options: QuantizeOptions, spec: Any, fmt: str) -> QuantizeOpt
     return dataclasses.replace(options, method="static")
 
 
-def quantize(artifact: Artifact, options: QuantizeOptions, calibration: CalibrationFeeds | None, out_path: Path,
+def quantize(artifact: Artifact, options: QuantizeOptions,
+             calibration: Calibration | Iterable[dict[str, np.ndarray]] | None, out_path: Path,
              held_out: HeldOut | None = None) -> Artifact:
     """Quantize ``artifact`` into ``out_path``; the result has the same format and one more lineage record.
     With ``options.max_drop``, ``held_out`` (labelled) is what the accuracy is controlled on."""
     fmt = str(artifact.format)
     options = resolve_method(options, artifact.spec, fmt)
     check_options(fmt, options)
+    if calibration is not None and not isinstance(calibration, Calibration):  # ready feeds (a list of dicts)
+        calibration = Calibration.of_feeds(calibration)
     if options.method == "static" and calibration is None:
         raise UnsupportedError("static quantization needs calibration data", "pass --data, or use --method dynamic")
     if options.max_drop is not None:
         if held_out is None or not held_out.feeds:
             raise UnsupportedError("--max-drop needs labelled held-out data to measure the drop on",
                                    "use a labelled dataset (--data fashion-mnist, digits or an ImageFolder)")
-        return ACCURACY_CONTROLLED.get(fmt)(artifact, options, calibration or [], held_out, out_path)
+        return ACCURACY_CONTROLLED.get(fmt)(artifact, options, calibration or Calibration.of_feeds([]), held_out, out_path)
     return QUANTIZERS.get(fmt)(artifact, options, calibration, out_path)

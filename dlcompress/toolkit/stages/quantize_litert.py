@@ -37,11 +37,12 @@ from dlcompress.toolkit.litert_convert import (
     EXPORT_BATCH, conversion_error, convert_to_tflite, fp16_quant_config, litert_torch_module, litert_torch_version,
     sample_args,
 )
+from dlcompress.toolkit.calibration import Calibration
 from dlcompress.toolkit.artifact import Artifact, Format, StageRecord
 from dlcompress.toolkit.errors import QuantizationError, UnsupportedError
 from dlcompress.toolkit.native_output import Captured
 from dlcompress.toolkit.progress import progress_bar, silenced
-from dlcompress.toolkit.stages.quantize import OPTION_CHECKS, QUANTIZERS, CalibrationFeeds, QuantizeOptions
+from dlcompress.toolkit.stages.quantize import ADVANCED_OPTIONS, OPTION_CHECKS, QUANTIZERS, QuantizeOptions
 from dlcompress.toolkit.tflite_model import INTEGER_TYPES, float_interface, padv2_as_pad, read_graph
 
 METHODS = ("static", "dynamic", "fp16")
@@ -75,6 +76,11 @@ def check(options: QuantizeOptions) -> None:
                                f"use one of: {', '.join(OBSERVERS)}")
     if isinstance(options.advanced, LiteRTQuantizeOptions) and options.advanced.integer_io and options.method != "static":
         raise UnsupportedError("--int8-io needs full-integer quantization", "use --method static")
+
+
+def options_from_flags(flags: dict[str, Any]) -> LiteRTQuantizeOptions | None:
+    """``--int8-io`` -> the option group (None if it is not set)."""
+    return LiteRTQuantizeOptions(integer_io=True) if flags.get("int8_io") else None
 
 
 def _advanced(options: QuantizeOptions) -> LiteRTQuantizeOptions:
@@ -187,7 +193,7 @@ def quantize_pt2e(source: Artifact, feeds: list[dict[str, np.ndarray]] | None, o
             "shared_activation_calls_split": split}
 
 
-def _integer(source: Artifact, options: QuantizeOptions, calibration: CalibrationFeeds | None, out_path: Path,
+def _integer(source: Artifact, options: QuantizeOptions, calibration: Calibration | None, out_path: Path,
              integer_io: bool) -> dict[str, Any]:
     """Static or dynamic int8 into ``out_path`` (float I/O unless ``integer_io``); returns the lineage params."""
     dynamic = options.method == "dynamic"
@@ -222,7 +228,7 @@ def _integer(source: Artifact, options: QuantizeOptions, calibration: Calibratio
     return params
 
 
-def quantize_litert(artifact: Artifact, options: QuantizeOptions, calibration: CalibrationFeeds | None,
+def quantize_litert(artifact: Artifact, options: QuantizeOptions, calibration: Calibration | None,
                     out_path: Path) -> Artifact:
     """Quantize a LiteRT artifact (through the torch model it was exported from)."""
     check(options)
@@ -249,3 +255,4 @@ def quantize_litert(artifact: Artifact, options: QuantizeOptions, calibration: C
 
 QUANTIZERS.add("litert", quantize_litert)
 OPTION_CHECKS["litert"] = check
+ADVANCED_OPTIONS["litert"] = options_from_flags

@@ -19,10 +19,11 @@ from pathlib import Path
 import numpy as np
 
 from dlcompress.toolkit.devices import cpu_info
+from dlcompress.toolkit.calibration import Calibration
 from dlcompress.toolkit.artifact import Artifact, StageRecord
 from dlcompress.toolkit.errors import QuantizationError, describe_failure
 from dlcompress.toolkit.progress import progress_bar, silenced
-from dlcompress.toolkit.stages.quantize import QUANTIZERS, CalibrationFeeds, QuantizeOptions
+from dlcompress.toolkit.stages.quantize import QUANTIZERS, QuantizeOptions
 
 
 def _reader(feeds: list[dict[str, np.ndarray]]):  # noqa: ANN202
@@ -140,7 +141,7 @@ def _float_compute_ops(path: Path) -> list[str]:
     return sorted(set(COMPUTE_OPS) & _op_types(path))
 
 
-def quantize_onnx(artifact: Artifact, options: QuantizeOptions, calibration: CalibrationFeeds | None, out_path: Path) -> Artifact:
+def quantize_onnx(artifact: Artifact, options: QuantizeOptions, calibration: Calibration | None, out_path: Path) -> Artifact:
     """Quantize an ONNX artifact with ONNX Runtime."""
     from onnxruntime.quantization import CalibrationMethod, QuantFormat, QuantType, quantize_dynamic, quantize_static
 
@@ -170,15 +171,15 @@ def quantize_onnx(artifact: Artifact, options: QuantizeOptions, calibration: Cal
                             quant_format=QuantFormat.QOperator if fmt == "qoperator" else QuantFormat.QDQ,
                             per_channel=options.per_channel, reduce_range=reduce_range, activation_type=act,
                             weight_type=QuantType.QInt8, calibrate_method=method,
-                            op_types_to_quantize=list(artifact.spec.quant_op_types) or None,
+                            op_types_to_quantize=list(artifact.spec.hint("onnxruntime", "op_types", ())) or None,
                             extra_options={"CalibTensorRangeSymmetric": False},
                         )
                         if fmt == "qdq" or _quantizes_compute(out_path):
                             break
                         params["fallback"] = ("QOperator quantized no compute op (ONNX Runtime has no QOperator form for "
                                               f"{', '.join(_float_compute_ops(out_path)) or 'these ops'}): used QDQ")
-                    if artifact.spec.quant_op_types:
-                        params["op_types"] = list(artifact.spec.quant_op_types)
+                    if artifact.spec.hint("onnxruntime", "op_types"):
+                        params["op_types"] = list(artifact.spec.hint("onnxruntime", "op_types"))
                     params.update(quant_format=fmt, calibration=options.calibration,
                                   activations="uint8" if act == QuantType.QUInt8 else "int8", weights="int8",
                                   per_channel=options.per_channel, reduce_range=reduce_range,

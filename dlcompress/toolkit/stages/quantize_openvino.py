@@ -20,12 +20,13 @@ from typing import Any, ClassVar
 
 import numpy as np
 
+from dlcompress.toolkit.calibration import Calibration
 from dlcompress.toolkit.artifact import Artifact, StageRecord
 from dlcompress.toolkit.errors import QuantizationError, UnsupportedError, describe_failure
 from dlcompress.toolkit.progress import silenced
 from dlcompress.toolkit.scope import Scope
 from dlcompress.toolkit.stages.quantize import (
-    ACCURACY_CONTROLLED, OPTION_CHECKS, QUANTIZERS, CalibrationFeeds, HeldOut, QuantizeOptions,
+    ACCURACY_CONTROLLED, ADVANCED_OPTIONS, OPTION_CHECKS, QUANTIZERS, HeldOut, QuantizeOptions,
 )
 
 PRESETS = ("performance", "mixed")
@@ -85,6 +86,14 @@ def check(options: QuantizeOptions) -> None:
                                "drop it; NNCF quantizes weights per channel with min-max ranges; see --preset")
 
 
+def options_from_flags(flags: dict[str, Any]) -> OpenVinoQuantizeOptions | None:
+    """``--preset``, ``--fast-bias-correction/--no-...``, ``--ignore`` -> the option group (None if none is set)."""
+    preset, fast, ignore = flags.get("preset"), flags.get("fast_bias_correction"), tuple(flags.get("ignore") or ())
+    if preset is None and fast is None and not ignore:
+        return None
+    return OpenVinoQuantizeOptions(preset, True if fast is None else fast, ignore)
+
+
 def _advanced(options: QuantizeOptions) -> OpenVinoQuantizeOptions:
     return options.advanced if isinstance(options.advanced, OpenVinoQuantizeOptions) else OpenVinoQuantizeOptions()
 
@@ -96,7 +105,7 @@ def read_model(artifact: Artifact) -> Any:
     return ov.Core().read_model(str(artifact.path))
 
 
-def samples(feeds: CalibrationFeeds) -> list[dict[str, np.ndarray]]:
+def samples(feeds: Calibration) -> list[dict[str, np.ndarray]]:
     """Batched feeds as one-sample items (batch dim kept), so NNCF's ``subset_size`` counts samples."""
     items = []
     for feed in feeds:
@@ -178,7 +187,7 @@ def _save(artifact: Artifact, model: Any, out_path: Path, params: dict[str, Any]
     return artifact.derive(record, path=out_path, precision=precision)
 
 
-def _common(artifact: Artifact, options: QuantizeOptions, calibration: CalibrationFeeds) -> tuple[Any, dict, dict]:
+def _common(artifact: Artifact, options: QuantizeOptions, calibration: Calibration) -> tuple[Any, dict, dict]:
     """The model, NNCF keyword arguments and the lineage parameters shared by both int8 modes."""
     import nncf
 
@@ -212,7 +221,7 @@ def _failed(e: Exception, what: str) -> QuantizationError:
 
 
 # --------------------------------------------------------------------------------------------- quantizers
-def quantize_openvino(artifact: Artifact, options: QuantizeOptions, calibration: CalibrationFeeds | None,
+def quantize_openvino(artifact: Artifact, options: QuantizeOptions, calibration: Calibration | None,
                       out_path: Path) -> Artifact:
     """Static int8 with ``nncf.quantize`` (or fp16 weights) of an OpenVINO IR."""
     start = time.perf_counter()
@@ -234,7 +243,7 @@ def quantize_openvino(artifact: Artifact, options: QuantizeOptions, calibration:
                  start, "int8")
 
 
-def quantize_openvino_accuracy(artifact: Artifact, options: QuantizeOptions, calibration: CalibrationFeeds,
+def quantize_openvino_accuracy(artifact: Artifact, options: QuantizeOptions, calibration: Calibration,
                                held_out: HeldOut, out_path: Path) -> Artifact:
     """Int8 with ``nncf.quantize_with_accuracy_control``: top-1 on ``held_out`` drops at most ``max_drop``."""
     import nncf
@@ -263,3 +272,4 @@ def quantize_openvino_accuracy(artifact: Artifact, options: QuantizeOptions, cal
 QUANTIZERS.add("openvino", quantize_openvino)
 ACCURACY_CONTROLLED.add("openvino", quantize_openvino_accuracy)
 OPTION_CHECKS["openvino"] = check
+ADVANCED_OPTIONS["openvino"] = options_from_flags

@@ -17,10 +17,11 @@ from pathlib import Path
 import torch
 
 from dlcompress.toolkit.devices import cpu_info
+from dlcompress.toolkit.calibration import Calibration
 from dlcompress.toolkit.artifact import Artifact, StageRecord
 from dlcompress.toolkit.errors import QuantizationError, UnsupportedError, describe_failure
 from dlcompress.toolkit.progress import silenced
-from dlcompress.toolkit.stages.quantize import QUANTIZERS, CalibrationFeeds, QuantizeOptions
+from dlcompress.toolkit.stages.quantize import QUANTIZERS, QuantizeOptions
 
 TORCH_NOISE = ("torch.utils._pytree", "torch.utils.cpp_extension", "torch._inductor", "torch._dynamo", "torch.export")
 
@@ -37,7 +38,7 @@ def _freezing():
         inductor_config.freezing = old
 
 
-def quantize_torch(artifact: Artifact, options: QuantizeOptions, calibration: CalibrationFeeds | None, out_path: Path) -> Artifact:
+def quantize_torch(artifact: Artifact, options: QuantizeOptions, calibration: Calibration | None, out_path: Path) -> Artifact:
     """Static int8 of a torch artifact; the result is a compiled module (``out_path`` is not written)."""
     if options.method != "static":
         raise UnsupportedError(f"torch {options.method} quantization is not supported", "use --method static for torch")
