@@ -14,8 +14,8 @@ from dataclasses import asdict, dataclass, field
 
 import numpy as np
 
-from dlcompress.toolkit.runtimes.base import Runtime
 from dlcompress.toolkit.progress import progress_bar
+from dlcompress.toolkit.runtimes.base import Runtime
 
 
 @dataclass(frozen=True)

@@ -30,8 +30,8 @@ def _rss_mb() -> float:
 
 
 def _probe(runtime: str, path: str, inputs: list[dict], threads: int, precision: str | None = None) -> dict[str, float]:
-    from dlcompress.toolkit.runtimes import RuntimeOptions, get_runtime
     from dlcompress.toolkit.artifact import Artifact
+    from dlcompress.toolkit.runtimes import RuntimeOptions, get_runtime
     from dlcompress.toolkit.spec import ModelSpec, TensorSpec
 
     cls = get_runtime(runtime)

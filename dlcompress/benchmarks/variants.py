@@ -10,9 +10,9 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
-from dlcompress.toolkit.runtimes import RuntimeOptions
 from dlcompress.toolkit.backends import BACKENDS
 from dlcompress.toolkit.errors import UnsupportedError
+from dlcompress.toolkit.runtimes import RuntimeOptions
 
 PRECISIONS = ("fp32", "int8", "fp16")
 DEVICES = ("cpu", "cuda", "edge")

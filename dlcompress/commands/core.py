@@ -10,8 +10,26 @@ from typing import Annotated, Optional
 import typer
 
 from dlcompress.commands.options import (
-    BatchOpt, CalibOpt, DataOpt, EvalOpt, ExporterOpt, JsonOpt, MeanOpt, ModelOpt, OpsetOpt, OverwriteOpt, QuietOpt,
-    SecondsOpt, ShapeOpt, StdOpt, ThreadsOpt, WeightsOpt, int_list, model_options, out_console, str_list,
+    BatchOpt,
+    CalibOpt,
+    DataOpt,
+    EvalOpt,
+    ExporterOpt,
+    JsonOpt,
+    MeanOpt,
+    ModelOpt,
+    OpsetOpt,
+    OverwriteOpt,
+    QuietOpt,
+    SecondsOpt,
+    ShapeOpt,
+    StdOpt,
+    ThreadsOpt,
+    WeightsOpt,
+    int_list,
+    model_options,
+    out_console,
+    str_list,
 )
 from dlcompress.toolkit.errors import DLCompressError
 from dlcompress.toolkit.progress import set_quiet
@@ -55,10 +73,11 @@ def quantize(
     quiet: QuietOpt = False,
 ) -> None:
     """Export (ONNX by default), quantize, and report fp32 vs quantized side by side."""
-    from dlcompress.recipes.common import DataOptions
-    from dlcompress.recipes.quantize import QuantizeRequest, quantize as run
     from dlcompress.benchmarks.harness import BenchOptions
     from dlcompress.exporters import ExportOptions
+    from dlcompress.recipes.common import DataOptions
+    from dlcompress.recipes.quantize import QuantizeRequest
+    from dlcompress.recipes.quantize import quantize as run
     from dlcompress.toolkit.stages.quantize import QuantizeOptions, advanced_from_flags
 
     set_quiet(quiet or as_json)
@@ -99,7 +118,8 @@ def train(
     quiet: QuietOpt = False,
 ) -> None:
     """Train a zoo entry (adapted to the dataset's channels and classes) and save a checkpoint."""
-    from dlcompress.recipes.train import TrainRequest, train as run
+    from dlcompress.recipes.train import TrainRequest
+    from dlcompress.recipes.train import train as run
     from dlcompress.toolkit.models import ModelOptions
     from dlcompress.toolkit.training import TrainOptions
 
@@ -128,9 +148,10 @@ def export(
     quiet: QuietOpt = False,
 ) -> None:
     """Export a model and validate it against torch (output names, shapes, values)."""
-    from dlcompress.recipes.common import DataOptions
-    from dlcompress.recipes.export import ExportRequest, export as run
     from dlcompress.exporters import ExportOptions
+    from dlcompress.recipes.common import DataOptions
+    from dlcompress.recipes.export import ExportRequest
+    from dlcompress.recipes.export import export as run
 
     set_quiet(quiet or as_json)
     result = run(ExportRequest(model, format, out, model_options(weights, input_shape, mean, std), DataOptions(data),
@@ -166,14 +187,14 @@ def bench(
     quiet: QuietOpt = False,
 ) -> None:
     """Benchmark backends x precisions x devices x batches side by side, or compare model files."""
-    from dlcompress.recipes.common import DataOptions
     from dlcompress.benchmarks.harness import BenchOptions
+    from dlcompress.recipes.common import DataOptions
 
     set_quiet(quiet or as_json)
     batches = int_list(batch, "--batch")
     if model:
-        from dlcompress.recipes.bench_models import BenchRequest, bench_models
         from dlcompress.benchmarks.gates import Gates
+        from dlcompress.recipes.bench_models import BenchRequest, bench_models
 
         if paths:
             raise DLCompressError("give either model files or --model, not both")

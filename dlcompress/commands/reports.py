@@ -19,8 +19,8 @@ def register(app: typer.Typer) -> None:
         as_json: Annotated[bool, typer.Option("--json", help="Print the merged report JSON on stdout.")] = False,
     ) -> None:
         """Merge earlier runs into one comparison table (and HTML with plots, with --out)."""
-        from dlcompress.recipes.merge import merge_reports, write_merged
         from dlcompress.commands.options import out_console
+        from dlcompress.recipes.merge import merge_reports, write_merged
         from dlcompress.toolkit.outputs import check_writable
 
         if out is not None:

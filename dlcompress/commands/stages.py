@@ -83,7 +83,8 @@ def register(app: typer.Typer) -> None:
     ) -> None:
         """Structured channel pruning (Torch-Pruning dependency graph) or unstructured sparsity, with a report of
         params, MACs and measured latency before and after."""
-        from dlcompress.recipes.prune import PruneRequest, prune as run
+        from dlcompress.recipes.prune import PruneRequest
+        from dlcompress.recipes.prune import prune as run
         from dlcompress.toolkit.stages.distill import DistillOptions
 
         set_quiet(quiet or as_json)
@@ -109,7 +110,8 @@ def register(app: typer.Typer) -> None:
     ) -> None:
         """Replace dense KxK convolutions by depthwise KxK + pointwise 1x1 (SVD-initialised), optionally recover
         with distillation; MACs per replaced layer and in total."""
-        from dlcompress.recipes.depthwise import DepthwiseRequest, depthwise as run
+        from dlcompress.recipes.depthwise import DepthwiseRequest
+        from dlcompress.recipes.depthwise import depthwise as run
         from dlcompress.toolkit.scope import Scope
         from dlcompress.toolkit.stages.depthwise import DepthwiseOptions
         from dlcompress.toolkit.stages.distill import DistillOptions
@@ -135,7 +137,8 @@ def register(app: typer.Typer) -> None:
     ) -> None:
         """Knowledge distillation (soft targets with temperature + hard labels, optional feature matching) from a
         teacher into the student --model; --nproc N (or torchrun) trains data-parallel."""
-        from dlcompress.recipes.distill import DistillRequest, distill as run
+        from dlcompress.recipes.distill import DistillRequest
+        from dlcompress.recipes.distill import distill as run
         from dlcompress.recipes.pipeline import TeacherOptions
         from dlcompress.toolkit.stages.distill import DistillOptions
 
@@ -175,8 +178,13 @@ def register(app: typer.Typer) -> None:
     ) -> None:
         """Chain steps (e.g. prune -> distill -> export -> quantize) and report each step's params, MACs, measured
         latency and accuracy side by side."""
-        from dlcompress.recipes.pipeline import PipelineRequest, StepOptions, TeacherOptions, run_pipeline
         from dlcompress.exporters import ExportOptions
+        from dlcompress.recipes.pipeline import (
+            PipelineRequest,
+            StepOptions,
+            TeacherOptions,
+            run_pipeline,
+        )
         from dlcompress.toolkit.scope import Scope
         from dlcompress.toolkit.stages.depthwise import DepthwiseOptions
         from dlcompress.toolkit.stages.distill import DistillOptions
@@ -206,9 +214,9 @@ def register(app: typer.Typer) -> None:
 def _job(model: str, weights: str | None, input_shape: str | None, data: str | None, eval_samples: int, batch: int,
          threads: int | None, bench_seconds: float, out: Path | None, overwrite: bool, calib_samples: int = 64,
          fallback_weights: str | None = None) -> Any:
+    from dlcompress.benchmarks.harness import BenchOptions
     from dlcompress.recipes.common import DataOptions
     from dlcompress.recipes.pipeline import JobOptions, checkpoint_dataset
-    from dlcompress.benchmarks.harness import BenchOptions
     from dlcompress.toolkit.models import ModelOptions, parse_shape
 
     data = data or checkpoint_dataset(weights) or checkpoint_dataset(fallback_weights)
@@ -237,8 +245,8 @@ def _show(result: Any, as_json: bool) -> None:
     from rich.markup import escape
     from rich.table import Table
 
-    from dlcompress.recipes.pipeline import layer_sections, steps_table
     from dlcompress.commands.options import out_console
+    from dlcompress.recipes.pipeline import layer_sections, steps_table
 
     if not result.is_main or result.report is None:
         return

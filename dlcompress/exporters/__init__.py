@@ -3,6 +3,7 @@
 import importlib.util
 
 from dlcompress.exporters import onnx  # noqa: F401  (registers "onnx")
+
 if importlib.util.find_spec("openvino") is not None:  # the [openvino] extra
     from dlcompress.exporters import openvino  # noqa: F401  (registers "openvino")
 if importlib.util.find_spec("litert_torch") is not None:  # the [litert] extra

@@ -20,12 +20,15 @@ import importlib.util
 import time
 from pathlib import Path
 
-
 from dlcompress.exporters.base import EXPORTERS, Exporter, ExportOptions
 from dlcompress.toolkit.artifact import Artifact, Format, StageRecord
 from dlcompress.toolkit.errors import ExportError, UnsupportedError
 from dlcompress.toolkit.litert_convert import (
-    EXPORT_BATCH, INSTALL_HINT, convert_to_tflite, fp16_quant_config, litert_torch_version,
+    EXPORT_BATCH,
+    INSTALL_HINT,
+    convert_to_tflite,
+    fp16_quant_config,
+    litert_torch_version,
     sample_args,
 )
 

@@ -6,12 +6,19 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from dlcompress.recipes.common import DataOptions, Variant, init_runtimes, measure_variants, new_report, prepare
 from dlcompress.benchmarks.harness import BenchOptions
 from dlcompress.benchmarks.report import Report
+from dlcompress.recipes.common import (
+    DataOptions,
+    Variant,
+    init_runtimes,
+    measure_variants,
+    new_report,
+    prepare,
+)
+from dlcompress.recipes.loading import load_model
 from dlcompress.toolkit.errors import InputShapeError
 from dlcompress.toolkit.models import ModelOptions
-from dlcompress.recipes.loading import load_model
 from dlcompress.toolkit.outputs import atomic_dir, check_writable
 
 

@@ -9,9 +9,6 @@ from pathlib import Path
 
 import numpy as np
 
-from dlcompress.recipes.loading import check_model_name
-from dlcompress.recipes.common import DataOptions, Prepared, Variant, diagnose, model_summary, prepare, score_outputs
-from dlcompress.toolkit.devices import environment
 from dlcompress.benchmarks.gates import Gates, check_gates
 from dlcompress.benchmarks.harness import BenchOptions, measure
 from dlcompress.benchmarks.html import render_html
@@ -19,20 +16,38 @@ from dlcompress.benchmarks.memprobe import peak_memory
 from dlcompress.benchmarks.plots import write_plots
 from dlcompress.benchmarks.report import Report, Row
 from dlcompress.benchmarks.roofline import estimates_for
-from dlcompress.toolkit.runtimes import Runtime, RuntimeOptions, open_runtime
 from dlcompress.benchmarks.variants import (
-    METHOD_FOR_PRECISION, TORCH, UNSUPPORTED, artifact_folder, check_backend, check_precisions, cuda_skip_reason,
-    device_setup, runtime_for,
+    METHOD_FOR_PRECISION,
+    TORCH,
+    UNSUPPORTED,
+    artifact_folder,
+    check_backend,
+    check_precisions,
+    cuda_skip_reason,
+    device_setup,
+    runtime_for,
 )
 from dlcompress.exporters import ExportOptions
+from dlcompress.recipes.common import (
+    DataOptions,
+    Prepared,
+    Variant,
+    diagnose,
+    model_summary,
+    prepare,
+    score_outputs,
+)
+from dlcompress.recipes.loading import check_model_name
 from dlcompress.toolkit.artifact import Artifact
 from dlcompress.toolkit.backends import BACKENDS
 from dlcompress.toolkit.calibration import Calibration
+from dlcompress.toolkit.devices import environment
 from dlcompress.toolkit.errors import GateError, UnsupportedError, describe_failure
 from dlcompress.toolkit.metrics import Outputs, collect_batches, first_output
 from dlcompress.toolkit.models import ModelOptions
 from dlcompress.toolkit.outputs import atomic_dir, check_writable, default_out_dir
 from dlcompress.toolkit.progress import note, step
+from dlcompress.toolkit.runtimes import Runtime, RuntimeOptions, open_runtime
 from dlcompress.toolkit.stages import quantize_onnx, quantize_torch  # noqa: F401  (register quantizers)
 from dlcompress.toolkit.stages.quantize import QuantizeOptions, quantize
 
@@ -138,7 +153,7 @@ def bench_one(model: str, request: BenchRequest, devices: list, folder: Path) ->
 def build_variant(prepared: Prepared, backend: str, precision: str, request: BenchRequest, calib: Calibration,
                   fp32_files: dict[str, Variant], folder: Path) -> Variant:
     """The artifact for (backend, precision), through export/validation and the format's quantizer."""
-    from dlcompress.recipes.quantize import export_validated
+    from dlcompress.recipes.export_steps import export_validated
 
     name = f"{backend}/{precision}"
     if backend == TORCH:

@@ -9,22 +9,38 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from dlcompress.toolkit.devices import environment
-from dlcompress.benchmarks.diagnosis import explain_slow_quantized, onnx_op_census, summarize_census
+from dlcompress.benchmarks.diagnosis import (
+    explain_slow_quantized,
+    onnx_op_census,
+    summarize_census,
+)
 from dlcompress.benchmarks.harness import BenchOptions, measure
 from dlcompress.benchmarks.memprobe import peak_memory
 from dlcompress.benchmarks.report import Report, Row
-from dlcompress.toolkit.runtimes import Runtime, RuntimeOptions, open_runtime
+from dlcompress.recipes.loading import load_model
 from dlcompress.toolkit.artifact import Artifact, Format, StageRecord
+from dlcompress.toolkit.calibration import Calibration
 from dlcompress.toolkit.complexity import count_macs, count_params
-from dlcompress.toolkit.data import DataSplits, ImageSource, ImageTransform, load_dataset
+from dlcompress.toolkit.data import (
+    DataSplits,
+    ImageSource,
+    ImageTransform,
+    load_dataset,
+)
+from dlcompress.toolkit.devices import environment
 from dlcompress.toolkit.errors import DatasetError, InputShapeError
 from dlcompress.toolkit.feeds import FEEDS_KIND, FeedSplits, is_feed_dataset
-from dlcompress.toolkit.calibration import Calibration
-from dlcompress.toolkit.metrics import Fidelity, Outputs, collect_batches, first_output, task_fidelity, top1_accuracy
+from dlcompress.toolkit.metrics import (
+    Fidelity,
+    Outputs,
+    collect_batches,
+    first_output,
+    task_fidelity,
+    top1_accuracy,
+)
 from dlcompress.toolkit.models import ModelOptions, recalibrate_batchnorm
-from dlcompress.recipes.loading import load_model
 from dlcompress.toolkit.progress import note, step
+from dlcompress.toolkit.runtimes import Runtime, RuntimeOptions, open_runtime
 from dlcompress.zoo import MODELS
 
 BN_RECALIBRATION_IMAGES = 32

@@ -6,7 +6,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from dlcompress.recipes.pipeline import JobOptions, PipelineRequest, PipelineResult, StepOptions, run_pipeline
+from dlcompress.recipes.pipeline import (
+    JobOptions,
+    PipelineRequest,
+    PipelineResult,
+    StepOptions,
+    run_pipeline,
+)
 from dlcompress.toolkit.stages.depthwise import DepthwiseOptions
 from dlcompress.toolkit.stages.distill import DistillOptions
 from dlcompress.toolkit.training import TrainOptions

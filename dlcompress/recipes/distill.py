@@ -6,7 +6,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from dlcompress.recipes.pipeline import JobOptions, PipelineRequest, PipelineResult, StepOptions, TeacherOptions, run_pipeline
+from dlcompress.recipes.pipeline import (
+    JobOptions,
+    PipelineRequest,
+    PipelineResult,
+    StepOptions,
+    TeacherOptions,
+    run_pipeline,
+)
 from dlcompress.toolkit.errors import DLCompressError
 from dlcompress.toolkit.stages.distill import DistillOptions
 from dlcompress.toolkit.training import TrainOptions

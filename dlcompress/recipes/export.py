@@ -6,15 +6,15 @@ import dataclasses
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from dlcompress.recipes.common import DataOptions, init_runtimes, prepare
-from dlcompress.toolkit.runtimes import open_runtime
 from dlcompress.exporters import EXPORTERS, ExportOptions
 from dlcompress.exporters.validate import ValidationResult, validate_outputs
+from dlcompress.recipes.common import DataOptions, init_runtimes, prepare
 from dlcompress.toolkit.artifact import Artifact, Format, sibling_files
 from dlcompress.toolkit.errors import UnsupportedError
 from dlcompress.toolkit.models import ModelOptions
 from dlcompress.toolkit.outputs import atomic_file, check_writable
 from dlcompress.toolkit.progress import step
+from dlcompress.toolkit.runtimes import open_runtime
 
 
 @dataclass(frozen=True)

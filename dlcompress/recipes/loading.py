@@ -10,7 +10,12 @@ from pathlib import Path
 from dlcompress.toolkit.artifact import Artifact
 from dlcompress.toolkit.data import DataSplits
 from dlcompress.toolkit.errors import ModelLoadError
-from dlcompress.toolkit.models import ModelOptions, load_factory, load_onnx_file, load_zoo
+from dlcompress.toolkit.models import (
+    ModelOptions,
+    load_factory,
+    load_onnx_file,
+    load_zoo,
+)
 from dlcompress.zoo import MODELS
 
 

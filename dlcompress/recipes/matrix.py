@@ -18,18 +18,24 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from dlcompress.recipes.common import DataOptions, Prepared, init_runtimes, prepare
-from dlcompress.recipes.quantize import export_validated
-from dlcompress.toolkit.runtimes import open_runtime
 from dlcompress.exporters import ExportOptions
+from dlcompress.recipes.common import DataOptions, Prepared, init_runtimes, prepare
+from dlcompress.recipes.export_steps import export_validated
 from dlcompress.toolkit.artifact import Format
 from dlcompress.toolkit.backends import BACKENDS, Backend
-from dlcompress.toolkit.errors import DatasetError, DLCompressError, UnsupportedError, describe_failure
+from dlcompress.toolkit.errors import (
+    DatasetError,
+    DLCompressError,
+    UnsupportedError,
+    describe_failure,
+)
 from dlcompress.toolkit.metrics import collect_outputs, fidelity
 from dlcompress.toolkit.models import ModelOptions
 from dlcompress.toolkit.outputs import atomic_file
 from dlcompress.toolkit.progress import step
-from dlcompress.toolkit.stages.quantize import QuantizeOptions, check_options, quantize as quantize_artifact
+from dlcompress.toolkit.runtimes import open_runtime
+from dlcompress.toolkit.stages.quantize import QuantizeOptions, check_options
+from dlcompress.toolkit.stages.quantize import quantize as quantize_artifact
 from dlcompress.zoo import MODELS, ModelSpec
 
 SCHEMA = "dlcompress.zoo-matrix"

@@ -25,27 +25,51 @@ from typing import Any
 import numpy as np
 import torch
 
-from dlcompress.recipes.common import DataOptions, Prepared, Variant, init_runtimes, measure_variants, new_report, \
-    prepare, resolve_data_name, write_report
 from dlcompress.benchmarks.harness import BenchOptions
 from dlcompress.benchmarks.report import Report, Row, human_count
 from dlcompress.exporters import ExportOptions
+from dlcompress.recipes.common import (
+    DataOptions,
+    Prepared,
+    Variant,
+    init_runtimes,
+    measure_variants,
+    new_report,
+    prepare,
+    resolve_data_name,
+    write_report,
+)
+from dlcompress.recipes.loading import load_model
 from dlcompress.toolkit import ddp
 from dlcompress.toolkit.artifact import Artifact, Format
 from dlcompress.toolkit.complexity import count_macs, count_params
 from dlcompress.toolkit.data import load_dataset
 from dlcompress.toolkit.errors import DatasetError, DLCompressError, UnsupportedError
 from dlcompress.toolkit.models import ModelOptions
-from dlcompress.recipes.loading import load_model
 from dlcompress.toolkit.outputs import atomic_dir, check_writable, default_out_dir
 from dlcompress.toolkit.progress import note, step
 from dlcompress.toolkit.registry import Registry
 from dlcompress.toolkit.stages.depthwise import DepthwiseOptions, replace_depthwise
 from dlcompress.toolkit.stages.distill import DistillOptions, distill
-from dlcompress.toolkit.stages.prune import IMPORTANCES, SPARSITY_NOTE, PruneOptions, prune
+from dlcompress.toolkit.stages.prune import (
+    IMPORTANCES,
+    SPARSITY_NOTE,
+    PruneOptions,
+    prune,
+)
 from dlcompress.toolkit.stages.quantize import QuantizeOptions
-from dlcompress.toolkit.stages.structure import example_inputs, save_checkpoint, structure_of
-from dlcompress.toolkit.training import BN_REESTIMATION_IMAGES, TrainOptions, evaluate_top1, fit, reestimate_batchnorm
+from dlcompress.toolkit.stages.structure import (
+    example_inputs,
+    save_checkpoint,
+    structure_of,
+)
+from dlcompress.toolkit.training import (
+    BN_REESTIMATION_IMAGES,
+    TrainOptions,
+    evaluate_top1,
+    fit,
+    reestimate_batchnorm,
+)
 
 TAYLOR_BATCHES = 4  # labelled training batches whose gradients rank channels for --importance taylor
 NO_GAIN_SPEEDUP = 1.05  # a step that cuts MACs by >= 20% but gains less than 5% latency gets a note
@@ -70,6 +94,7 @@ class JobOptions:
     threads: int | None = None
     out: Path | None = None
     overwrite: bool = False
+    inference_precision: str | None = None
 
 
 @dataclass(frozen=True)
@@ -92,11 +117,18 @@ class StepOptions:
 
 @dataclass(frozen=True)
 class PipelineRequest:
+    """A job as data: the model, its steps (run in order by :func:`run_pipeline`) and their options.
+    ``measure_input``: the input model is the first, reference row (prune, distill, pipeline); without it the
+    first step's result is (quantize: the exported fp32 model). ``labels``: each step's row name (default: the
+    step's own)."""
+
     model: str
     steps: tuple[str, ...]
     options: StepOptions = field(default_factory=StepOptions)
     job: JobOptions = field(default_factory=JobOptions)
     command: str = "pipeline"
+    measure_input: bool = True
+    labels: tuple[str, ...] | None = None
 
 
 @dataclass(frozen=True)
@@ -124,6 +156,7 @@ class PipelineState:
     teacher: Artifact | None = None
     calibration_samples: int | None = None
     saved: dict[str, str] = field(default_factory=dict)
+    held_out: Any = None
 
 
 @dataclass(frozen=True)
@@ -197,8 +230,10 @@ def _run(request: PipelineRequest, kinds: list[PipelineStep], out: Path, paralle
     if job.threads:
         torch.set_num_threads(job.threads)  # training steps too, like dlcompress train --threads
     runtime_options = init_runtimes(job.threads)
+    if job.inference_precision is not None:
+        runtime_options = dataclasses.replace(runtime_options, inference_precision=job.inference_precision)
     prepared = prepare(request.model, job.model_options, job.data)
-    if prepared.artifact.format is not Format.TORCH:
+    if prepared.artifact.format is not Format.TORCH and any(k.produces == "torch" for k in kinds):  # export copies
         raise UnsupportedError(f"{request.model} is a {prepared.artifact.format} model; {request.command} needs a torch model",
                                "pass a zoo name or a factory, with --weights")
     needs_labels = any(k.trains for k in kinds) or (request.options.prune is not None and request.options.finetune is not None)
@@ -206,8 +241,13 @@ def _run(request: PipelineRequest, kinds: list[PipelineStep], out: Path, paralle
         raise DatasetError(f"{request.command} trains the model, which needs labelled data; {prepared.data.name} has none",
                            "use --data fashion-mnist, digits or a labelled ImageFolder")
     state = PipelineState(request, prepared, runtime_options, parallel, prepared.artifact)
-    state.variants.append(Variant("original", prepared.artifact, "torch", status="input"))
-    names = _variant_names(request.steps)
+    if request.measure_input:
+        state.variants.append(Variant("original", prepared.artifact, "torch", status="input"))
+    if "quantize" in request.steps and request.options.quantize.max_drop is not None:
+        from dlcompress.recipes.export_steps import held_out_data
+
+        state.held_out = held_out_data(prepared, job.data)  # fails before any work without labelled data
+    names = list(request.labels) if request.labels else _variant_names(request.steps)
     if parallel is not None and not parallel.is_main:  # helper rank: train with the others, write nothing
         last = max((i for i, k in enumerate(kinds) if k.trains or request.steps[i] == "prune"), default=-1)
         for i in range(last + 1):
@@ -223,11 +263,17 @@ def _run(request: PipelineRequest, kinds: list[PipelineStep], out: Path, paralle
             if variant.artifact.format is Format.TORCH:
                 _save_torch(state, name, variant.artifact)
         report = _measure(state)
-        lineage = {_file_of(state, v): v.artifact.lineage_json() for v in state.variants[1:]}
+        lineage = {_file_of(state, v): v.artifact.lineage_json() for v in _outputs_of(state)}
         write_report(report, folder, lineage)
-        with (folder / "report.md").open("a") as f:
-            f.write(steps_markdown(report, state.variants))
+        if request.measure_input:
+            with (folder / "report.md").open("a") as f:
+                f.write(steps_markdown(report, state.variants))
     return PipelineResult(report, out, state.current, variants=state.variants)
+
+
+def _outputs_of(state: PipelineState) -> list[Variant]:
+    """The variants the job wrote (all but the input model, when that is measured)."""
+    return state.variants[1:] if state.request.measure_input else state.variants
 
 
 def _variant_names(steps: tuple[str, ...]) -> list[str]:
@@ -406,7 +452,7 @@ def _built_elsewhere() -> None:
 
 
 def run_export(state: PipelineState, name: str) -> Variant:
-    from dlcompress.recipes.quantize import export_validated
+    from dlcompress.recipes.export_steps import export_validated
     from dlcompress.toolkit.backends import BACKENDS
 
     opts = state.request.options
@@ -417,14 +463,14 @@ def run_export(state: PipelineState, name: str) -> Variant:
 
 
 def run_quantize(state: PipelineState, name: str) -> Variant:
-    from dlcompress.recipes.quantize import quantize_step
+    from dlcompress.recipes.export_steps import quantize_step
     from dlcompress.toolkit.backends import BACKENDS
 
     opts = state.request.options
     backend = BACKENDS.get(opts.backend).require()
     prepared = dataclasses.replace(state.prepared, artifact=state.current)
     variant, state.calibration_samples = quantize_step(prepared, state.current, opts.quantize, state.request.job.data,
-                                                       backend, state.folder)  # type: ignore[arg-type]
+                                                       backend, state.folder, state.held_out)  # type: ignore[arg-type]
     return dataclasses.replace(variant, name=name) if name != "quantize" else variant
 
 
@@ -445,15 +491,15 @@ def _measure(state: PipelineState) -> Report:
     request, prepared = state.request, state.prepared
     rows, diagnosis = measure_variants(state.variants, prepared, request.job.data, request.job.bench,
                                        state.runtime_options)
-    source: Artifact = state.variants[0].artifact
+    source: Artifact | None = None  # the latest torch model: exported rows have its params and MACs
     for v, row in zip(state.variants, rows):
         if v.artifact.model is not None:
             source = v.artifact
             row.size_bytes = sum(t.numel() * t.element_size() for t in v.artifact.model.state_dict().values())
             row.path = state.saved.get(v.name)
-        inputs = example_inputs(source)
-        row.params = count_params(source.model)  # type: ignore[arg-type]
-        row.macs = count_macs(source.model, inputs)  # type: ignore[arg-type]
+        if source is not None and state.request.measure_input:
+            row.params = count_params(source.model)  # type: ignore[arg-type]
+            row.macs = count_macs(source.model, example_inputs(source))  # type: ignore[arg-type]
     ref = rows[0]
     for r in rows:
         r.size_ratio_vs_reference = round(r.size_bytes / ref.size_bytes, 4) if r.size_bytes and ref.size_bytes else None
@@ -461,7 +507,7 @@ def _measure(state: PipelineState) -> Report:
     report.rows, report.diagnosis = rows, diagnosis
     report.notes += _latency_notes(state.variants, rows)
     report.artifacts = {_file_of(state, v): f"{v.name} {v.artifact.format} {v.artifact.precision}"
-                        for v in state.variants[1:]}
+                        for v in _outputs_of(state)}
     return report
 
 

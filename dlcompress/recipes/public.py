@@ -23,12 +23,16 @@ from typing import Any, TypeVar
 from dlcompress.benchmarks.report import Report
 from dlcompress.recipes.bench_models import BenchRequest, bench_models
 from dlcompress.recipes.common import DataOptions
-from dlcompress.recipes.distill import DistillRequest, distill as _distill
-from dlcompress.recipes.export import ExportRequest, ExportResult, export as _export
+from dlcompress.recipes.distill import DistillRequest
+from dlcompress.recipes.distill import distill as _distill
+from dlcompress.recipes.export import ExportRequest, ExportResult
+from dlcompress.recipes.export import export as _export
 from dlcompress.recipes.loading import load_model as _load_model
 from dlcompress.recipes.pipeline import PipelineResult, TeacherOptions
-from dlcompress.recipes.prune import PruneRequest, prune as _prune
-from dlcompress.recipes.quantize import QuantizeRequest, QuantizeResult, quantize as _quantize
+from dlcompress.recipes.prune import PruneRequest
+from dlcompress.recipes.prune import prune as _prune
+from dlcompress.recipes.quantize import QuantizeRequest, QuantizeResult
+from dlcompress.recipes.quantize import quantize as _quantize
 from dlcompress.toolkit.artifact import Artifact
 from dlcompress.toolkit.errors import DLCompressError
 from dlcompress.toolkit.models import ModelOptions, parse_shape

@@ -78,5 +78,5 @@ class Artifact:
 
 def sibling_files(path: Path) -> list[Path]:
     """Files that belong to a model file: ONNX external data, OpenVINO ``.bin`` weights."""
-    candidates = [path.with_suffix(".bin"), path.with_name(path.name + ".data")]
-    return [p for p in candidates if p.exists() and p != path]
+    candidates = {".xml": [path.with_suffix(".bin")], ".onnx": [path.with_name(path.name + ".data")]}
+    return [p for p in candidates.get(path.suffix, []) if p.exists() and p != path]

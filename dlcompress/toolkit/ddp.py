@@ -52,9 +52,9 @@ class Parallel:
 
     def wrap(self, model: nn.Module) -> nn.Module:
         """``model`` inside DistributedDataParallel (parameters broadcast from rank 0, gradients averaged)."""
-        from torch.nn.parallel import DistributedDataParallel
-
         import warnings
+
+        from torch.nn.parallel import DistributedDataParallel
 
         # 1-channel convs get gradients with other (equivalent) strides than DDP's buckets: harmless
         warnings.filterwarnings("ignore", message="Grad strides do not match bucket view strides")

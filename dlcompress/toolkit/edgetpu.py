@@ -22,7 +22,12 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from dlcompress.toolkit.tflite_model import INTEGER_TYPES, OpInfo, TFLiteGraph, read_graph
+from dlcompress.toolkit.tflite_model import (
+    INTEGER_TYPES,
+    OpInfo,
+    TFLiteGraph,
+    read_graph,
+)
 
 SOURCE = ("Coral, 'TensorFlow models on the Edge TPU', Supported operations "
           "(https://coral.ai/docs/edgetpu/models-intro/#supported-operations), compiler/runtime v14-16")

@@ -82,6 +82,10 @@ class InferenceError(DLCompressError):
     """A runtime loaded the model but failed to run it on the given inputs."""
 
 
+class StaticShapeError(InputShapeError, InferenceError):
+    """A static-shape model (LiteRT) was fed inputs of another shape it cannot be resized to."""
+
+
 class QuantizationError(DLCompressError):
     """Quantization failed."""
 

@@ -15,7 +15,11 @@ from typing import Any
 
 import torch
 
-from dlcompress.toolkit.errors import BackendUnavailableError, ExportError, message_lines
+from dlcompress.toolkit.errors import (
+    BackendUnavailableError,
+    ExportError,
+    message_lines,
+)
 from dlcompress.toolkit.native_output import Captured, native_output_captured
 
 EXPORT_BATCH = 1

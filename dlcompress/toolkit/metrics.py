@@ -7,9 +7,9 @@ from dataclasses import asdict, dataclass, field
 
 import numpy as np
 
-from dlcompress.toolkit.runtimes.base import Runtime
 from dlcompress.toolkit.progress import progress_bar
 from dlcompress.toolkit.registry import Registry
+from dlcompress.toolkit.runtimes.base import Runtime
 
 Outputs = list[dict[str, np.ndarray]]
 """A runtime's outputs over evaluation batches: one ``{output name: array}`` per batch."""

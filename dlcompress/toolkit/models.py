@@ -17,9 +17,20 @@ import torch
 from torch import nn
 
 from dlcompress.toolkit.artifact import Artifact, Format, StageRecord
-from dlcompress.toolkit.checkpoint import CHECKPOINT_META_KEY, load_state, read_checkpoint, structure_edits
+from dlcompress.toolkit.checkpoint import (
+    CHECKPOINT_META_KEY,
+    load_state,
+    read_checkpoint,
+    structure_edits,
+)
 from dlcompress.toolkit.data import DataSplits
-from dlcompress.toolkit.errors import InputShapeError, InvalidModelFileError, ModelLoadError, WeightsError, first_line
+from dlcompress.toolkit.errors import (
+    InputShapeError,
+    InvalidModelFileError,
+    ModelLoadError,
+    WeightsError,
+    first_line,
+)
 from dlcompress.toolkit.spec import ModelSpec, TensorSpec, image_classifier_io
 
 INIT_SEED = 0  # zoo models without weights are built from this seed, so runs (and CI) are reproducible

@@ -10,17 +10,18 @@ features (-13.8 to 7) quantize well. The ``spoken-digits`` dataset applies it.
 
 from __future__ import annotations
 
-
 import torch
 import torch.nn.functional as F
 from torch import nn
 
 from dlcompress.toolkit.audio import (
-    ALPHABET, MU_LAW_LEVELS, N_MELS,
+    ALPHABET,
+    MU_LAW_LEVELS,
+    N_MELS,
 )
+from dlcompress.toolkit.spec import ModelSpec, TensorSpec
 from dlcompress.zoo.evaluators import register_task_evaluators
 from dlcompress.zoo.registry import register
-from dlcompress.toolkit.spec import ModelSpec, TensorSpec
 
 WAVENET = "van den Oord et al., WaveNet: A Generative Model for Raw Audio, 2016 (arXiv:1609.03499)"
 GRAVES = ("Graves et al., Connectionist Temporal Classification, ICML 2006; encoder after Amodei et al., "

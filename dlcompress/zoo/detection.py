@@ -17,8 +17,8 @@ from functools import partial
 import torch
 from torch import nn
 
-from dlcompress.zoo.registry import register
 from dlcompress.toolkit.spec import ModelSpec, TensorSpec
+from dlcompress.zoo.registry import register
 from dlcompress.zoo.vision import IMAGENET_MEAN, IMAGENET_STD
 
 DETECTION_TASK = "object-detection"
@@ -177,7 +177,10 @@ def _tiny_ssdlite(num_classes: int, size: int, detections: int) -> nn.Module:
     from torchvision.models.detection import _utils as det_utils
     from torchvision.models.detection.anchor_utils import DefaultBoxGenerator
     from torchvision.models.detection.ssd import SSD
-    from torchvision.models.detection.ssdlite import SSDLiteFeatureExtractorMobileNet, SSDLiteHead
+    from torchvision.models.detection.ssdlite import (
+        SSDLiteFeatureExtractorMobileNet,
+        SSDLiteHead,
+    )
 
     norm = partial(nn.BatchNorm2d, eps=0.001, momentum=0.03)
     features, stages = _tiny_features(0.25)

@@ -12,7 +12,14 @@ import dataclasses
 
 import numpy as np
 
-from dlcompress.toolkit.metrics import FIDELITY, Fidelity, FidelityEvaluator, Outputs, first_output, joint_fidelity
+from dlcompress.toolkit.metrics import (
+    FIDELITY,
+    Fidelity,
+    FidelityEvaluator,
+    Outputs,
+    first_output,
+    joint_fidelity,
+)
 
 
 def agreement_fidelity(axis: int) -> FidelityEvaluator:

@@ -13,8 +13,8 @@ from functools import partial
 import torch
 from torch import nn
 
-from dlcompress.zoo.registry import register
 from dlcompress.toolkit.spec import ModelSpec, TensorSpec
+from dlcompress.zoo.registry import register
 
 GENERATION_TASK = "image-generation"
 TRANSLATION_TASK = "image-to-image"

@@ -12,9 +12,9 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from dlcompress.toolkit.spec import ModelSpec, TensorSpec
 from dlcompress.zoo.evaluators import register_task_evaluators
 from dlcompress.zoo.registry import register
-from dlcompress.toolkit.spec import ModelSpec, TensorSpec
 
 KIPF = "Kipf & Welling, Semi-Supervised Classification with Graph Convolutional Networks, ICLR 2017 (arXiv:1609.02907)"
 

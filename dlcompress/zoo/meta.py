@@ -13,8 +13,8 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
-from dlcompress.zoo.registry import register
 from dlcompress.toolkit.spec import ModelSpec, image_classifier_io
+from dlcompress.zoo.registry import register
 
 TASK = "few-shot-classification"
 Params = dict[str, torch.Tensor]

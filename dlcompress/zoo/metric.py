@@ -12,8 +12,8 @@ import numpy as np
 import torch
 from torch import nn
 
-from dlcompress.zoo.registry import register
 from dlcompress.toolkit.spec import ModelSpec, TensorSpec
+from dlcompress.zoo.registry import register
 
 TASK = "metric-embedding"
 

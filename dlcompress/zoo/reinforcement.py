@@ -10,9 +10,9 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from dlcompress.toolkit.spec import ModelSpec, TensorSpec
 from dlcompress.zoo.evaluators import register_task_evaluators
 from dlcompress.zoo.registry import register
-from dlcompress.toolkit.spec import ModelSpec, TensorSpec
 
 ALPHAGO = "Silver et al., Mastering the game of Go with deep neural networks and tree search, Nature 2016"
 ALPHAGO_ZERO = "Silver et al., Mastering the game of Go without human knowledge, Nature 2017"

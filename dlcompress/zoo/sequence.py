@@ -16,9 +16,9 @@ import math
 import torch
 from torch import nn
 
+from dlcompress.toolkit.spec import ModelSpec, TensorSpec
 from dlcompress.zoo.evaluators import register_task_evaluators
 from dlcompress.zoo.registry import register
-from dlcompress.toolkit.spec import ModelSpec, TensorSpec
 
 VASWANI = "Vaswani et al., Attention Is All You Need, 2017 (arXiv:1706.03762)"
 DEVLIN = ("Devlin et al., BERT: Pre-training of Deep Bidirectional Transformers for Language Understanding, 2018 "

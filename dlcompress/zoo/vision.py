@@ -16,8 +16,8 @@ from functools import partial
 import torch
 from torch import nn
 
-from dlcompress.zoo.registry import register
 from dlcompress.toolkit.spec import ModelSpec, image_classifier_io
+from dlcompress.zoo.registry import register
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)

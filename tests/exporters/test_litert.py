@@ -76,7 +76,7 @@ def test_registered_backend_exporter_runtime():
 def test_missing_extra_is_a_clear_error(monkeypatch):
     import importlib.util
 
-    from dlcompress.exporters.litert import litert_torch_module
+    from dlcompress.toolkit.litert_convert import litert_torch_module
     from dlcompress.toolkit.backends import BACKENDS
     from dlcompress.toolkit.errors import BackendUnavailableError
 

@@ -5,9 +5,9 @@ from __future__ import annotations
 
 import importlib
 
-from dlcompress.toolkit.runtimes.base import RUNTIMES, Runtime, RuntimeOptions
 from dlcompress.toolkit.artifact import Artifact
 from dlcompress.toolkit.errors import UnsupportedError
+from dlcompress.toolkit.runtimes.base import RUNTIMES, Runtime, RuntimeOptions
 
 __all__ = ["RUNTIMES", "RUNTIME_MODULES", "Runtime", "RuntimeOptions", "get_runtime", "open_runtime"]
 

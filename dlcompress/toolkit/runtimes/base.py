@@ -9,6 +9,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from dlcompress.toolkit.artifact import Artifact, Format
+from dlcompress.toolkit.errors import InferenceError
 from dlcompress.toolkit.registry import Registry
 
 
@@ -65,6 +66,15 @@ class Runtime(ABC):
     @abstractmethod
     def run(self, feeds: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
         """One inference; outputs keyed by name."""
+
+    def arrays(self, feeds: dict[str, np.ndarray], names: list[str] | None = None) -> list[np.ndarray]:
+        """The feeds in the model's input order; a missing input is one :class:`InferenceError`."""
+        names = self.input_names if names is None else names
+        missing = [n for n in names if n not in feeds]
+        if missing:
+            raise InferenceError(f"{self.name}: input {', '.join(missing)} of {self.artifact.spec.name} is not in the feeds",
+                                 f"inputs given: {feed_summary(feeds)}; the model takes {', '.join(names)}")
+        return [feeds[n] for n in names]
 
     def describe(self) -> dict[str, object]:
         """What actually runs (provider, precision, threads): written into reports."""

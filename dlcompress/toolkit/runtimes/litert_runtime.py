@@ -19,10 +19,16 @@ from typing import Any
 
 import numpy as np
 
-from dlcompress.toolkit.runtimes.base import RUNTIMES, Runtime, RuntimeOptions
 from dlcompress.toolkit.artifact import Artifact, Format
-from dlcompress.toolkit.errors import BackendUnavailableError, InputShapeError, InvalidModelFileError, UnsupportedError, first_line
+from dlcompress.toolkit.errors import (
+    BackendUnavailableError,
+    InvalidModelFileError,
+    StaticShapeError,
+    UnsupportedError,
+    first_line,
+)
 from dlcompress.toolkit.native_output import native_output_captured
+from dlcompress.toolkit.runtimes.base import RUNTIMES, Runtime, RuntimeOptions
 
 INTEGER_DTYPES = (np.int8, np.uint8, np.int16)
 
@@ -101,7 +107,7 @@ class LiteRTRuntime(Runtime):
                    for d in (*self._inputs, *self._outputs))
 
     def run(self, feeds: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
-        arrays = [np.asarray(feeds[n]) for n in self.input_names]
+        arrays = [np.asarray(a) for a in self.arrays(feeds)]
         shapes = [tuple(a.shape) for a in arrays]
         if shapes != self._shapes and not self._resize(shapes):
             return self._run_in_chunks(arrays)
@@ -147,7 +153,7 @@ class LiteRTRuntime(Runtime):
         if any(tuple(a.shape[1:]) != s[1:] for a, s in zip(arrays, self._shapes)) or n % b:
             expected = ", ".join(f"{name}{list(s)}" for name, s in zip(self.input_names, self._shapes))
             got = ", ".join(f"{name}{list(a.shape)}" for name, a in zip(self.input_names, arrays))
-            raise InputShapeError(f"{self.path.name} is static-shape ({expected}) and cannot be resized to {got}",
+            raise StaticShapeError(f"{self.path.name} is static-shape ({expected}) and cannot be resized to {got}",
                                   f"feed batches that are a multiple of {b} with the same item shape, or re-export")
         parts = [self._invoke([a[i:i + b] for a in arrays]) for i in range(0, n, b)]
         return {k: np.concatenate([p[k] for p in parts]) for k in parts[0]}

@@ -13,9 +13,15 @@ from typing import Any
 
 import numpy as np
 
-from dlcompress.toolkit.runtimes.base import RUNTIMES, Runtime, RuntimeOptions, feed_summary
 from dlcompress.toolkit.artifact import Artifact, Format
 from dlcompress.toolkit.errors import InferenceError, InvalidModelFileError, first_line
+from dlcompress.toolkit.runtimes.base import (
+    RUNTIMES,
+    Runtime,
+    RuntimeOptions,
+    feed_summary,
+)
+
 
 def session_options(threads: int, optimized_model_path: Path | None = None) -> Any:
     import onnxruntime as ort

@@ -13,9 +13,19 @@ from typing import Any
 
 import numpy as np
 
-from dlcompress.toolkit.runtimes.base import RUNTIMES, Runtime, RuntimeOptions, feed_summary
 from dlcompress.toolkit.artifact import Artifact, Format
-from dlcompress.toolkit.errors import InferenceError, InvalidModelFileError, UnsupportedError, first_line
+from dlcompress.toolkit.errors import (
+    InferenceError,
+    InvalidModelFileError,
+    UnsupportedError,
+    first_line,
+)
+from dlcompress.toolkit.runtimes.base import (
+    RUNTIMES,
+    Runtime,
+    RuntimeOptions,
+    feed_summary,
+)
 
 PRECISIONS = ("f32", "bf16", "f16", "default")
 EXACT = "f32"
@@ -99,7 +109,7 @@ class OpenVinoRuntime(Runtime):
         self._checked = shapes
 
     def run(self, feeds: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
-        arrays = [np.ascontiguousarray(feeds[n]) for n in self._inputs]
+        arrays = [np.ascontiguousarray(a) for a in self.arrays(feeds, self._inputs)]
         self._check_shapes(arrays)
         try:
             result = self.request.infer(dict(enumerate(arrays)))

@@ -5,8 +5,14 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from dlcompress.toolkit.runtimes.base import RUNTIMES, Runtime, RuntimeOptions
 from dlcompress.toolkit.artifact import Artifact, Format
+from dlcompress.toolkit.errors import InferenceError, first_line
+from dlcompress.toolkit.runtimes.base import (
+    RUNTIMES,
+    Runtime,
+    RuntimeOptions,
+    feed_summary,
+)
 
 
 @RUNTIMES.register("torch")
@@ -26,9 +32,13 @@ class TorchRuntime(Runtime):
     def run(self, feeds: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
         if self.device.type == "cpu" and torch.get_num_threads() != self.options.num_threads:
             torch.set_num_threads(self.options.num_threads)  # one process may hold 1-thread and all-core variants
-        args = [torch.from_numpy(np.ascontiguousarray(feeds[n])).to(self.device) for n in self.input_names]
-        with torch.inference_mode():
-            out = self.model(*args)
+        args = [torch.from_numpy(np.ascontiguousarray(a)).to(self.device) for a in self.arrays(feeds)]
+        try:
+            with torch.inference_mode():
+                out = self.model(*args)
+        except Exception as e:  # noqa: BLE001 - a model's forward raises anything on inputs it cannot take
+            raise InferenceError(f"torch failed to run {self.artifact.spec.name}: {type(e).__name__}: {first_line(e, 300)}",
+                                 f"inputs given: {feed_summary(feeds)}") from None
         outs = out if isinstance(out, (tuple, list)) else (out,)
         if isinstance(out, dict):
             outs = tuple(out.values())

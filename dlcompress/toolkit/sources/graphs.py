@@ -18,7 +18,14 @@ from functools import lru_cache
 import numpy as np
 
 from dlcompress.toolkit.errors import DatasetError
-from dlcompress.toolkit.feeds import FeedSource, FeedSplits, class_accuracy, feed_dataset, input_of, spec_dim
+from dlcompress.toolkit.feeds import (
+    FeedSource,
+    FeedSplits,
+    class_accuracy,
+    feed_dataset,
+    input_of,
+    spec_dim,
+)
 
 KARATE_TRAIN_NODES = (0, 1, 32, 33)  # the two leaders and one close ally of each
 TRAIN_GRAPHS, TEST_GRAPHS = 16, 8

@@ -23,7 +23,13 @@ import numpy as np
 
 from dlcompress.toolkit.errors import DatasetError
 from dlcompress.toolkit.feeds import (
-    FeedMetric, FeedSource, FeedSplits, class_accuracy, feed_dataset, input_of, spec_dim,
+    FeedMetric,
+    FeedSource,
+    FeedSplits,
+    class_accuracy,
+    feed_dataset,
+    input_of,
+    spec_dim,
 )
 
 DIGITS = ("zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine")

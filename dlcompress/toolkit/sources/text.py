@@ -20,7 +20,14 @@ from pathlib import Path
 import numpy as np
 
 from dlcompress.toolkit.errors import DatasetError
-from dlcompress.toolkit.feeds import FeedSource, FeedSplits, class_accuracy, feed_dataset, input_of, spec_dim
+from dlcompress.toolkit.feeds import (
+    FeedSource,
+    FeedSplits,
+    class_accuracy,
+    feed_dataset,
+    input_of,
+    spec_dim,
+)
 
 PAD, UNK, CLS, SEP = 0, 1, 2, 3
 SPECIALS = 4

@@ -25,7 +25,12 @@ from dlcompress.toolkit.errors import DLCompressError
 from dlcompress.toolkit.registry import Registry
 from dlcompress.toolkit.scope import Scope
 from dlcompress.toolkit.stages.structure import (
-    STRUCTURE_EDITS, STRUCTURE_FORMAT, example_inputs, head_name, layer_table, torch_model,
+    STRUCTURE_EDITS,
+    STRUCTURE_FORMAT,
+    example_inputs,
+    head_name,
+    layer_table,
+    torch_model,
 )
 
 

@@ -30,7 +30,13 @@ from dlcompress.toolkit.artifact import Artifact, StageRecord
 from dlcompress.toolkit.data import DataSplits, ImageTransform
 from dlcompress.toolkit.errors import DLCompressError
 from dlcompress.toolkit.stages.structure import example_inputs, torch_model
-from dlcompress.toolkit.training import BN_REESTIMATION_IMAGES, TrainOptions, evaluate_top1, fit, reestimate_batchnorm
+from dlcompress.toolkit.training import (
+    BN_REESTIMATION_IMAGES,
+    TrainOptions,
+    evaluate_top1,
+    fit,
+    reestimate_batchnorm,
+)
 
 if TYPE_CHECKING:
     from dlcompress.toolkit.ddp import Parallel

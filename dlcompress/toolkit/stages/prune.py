@@ -32,7 +32,13 @@ from dlcompress.toolkit.progress import silenced
 from dlcompress.toolkit.registry import Registry
 from dlcompress.toolkit.scope import Scope
 from dlcompress.toolkit.stages.structure import (
-    STRUCTURE_EDITS, STRUCTURE_FORMAT, compare_layers, example_inputs, head_name, layer_table, torch_model,
+    STRUCTURE_EDITS,
+    STRUCTURE_FORMAT,
+    compare_layers,
+    example_inputs,
+    head_name,
+    layer_table,
+    torch_model,
 )
 
 METHODS = ("structured", "unstructured")

@@ -14,8 +14,8 @@ from typing import Any
 
 import numpy as np
 
-from dlcompress.toolkit.calibration import Calibration
 from dlcompress.toolkit.artifact import Artifact
+from dlcompress.toolkit.calibration import Calibration
 from dlcompress.toolkit.errors import UnsupportedError
 from dlcompress.toolkit.registry import Registry
 
@@ -87,6 +87,7 @@ QUANTIZER_MODULES = {
     "onnx": "dlcompress.toolkit.stages.quantize_onnx",
     "openvino": "dlcompress.toolkit.stages.quantize_openvino",
     "litert": "dlcompress.toolkit.stages.quantize_litert",
+    "torch": "dlcompress.toolkit.stages.quantize_torch",
 }
 
 

@@ -33,17 +33,32 @@ from typing import Any, ClassVar
 import numpy as np
 import torch
 
+from dlcompress.toolkit.artifact import Artifact, Format, StageRecord
+from dlcompress.toolkit.calibration import Calibration
+from dlcompress.toolkit.errors import QuantizationError, UnsupportedError
 from dlcompress.toolkit.litert_convert import (
-    EXPORT_BATCH, conversion_error, convert_to_tflite, fp16_quant_config, litert_torch_module, litert_torch_version,
+    EXPORT_BATCH,
+    conversion_error,
+    convert_to_tflite,
+    fp16_quant_config,
+    litert_torch_module,
+    litert_torch_version,
     sample_args,
 )
-from dlcompress.toolkit.calibration import Calibration
-from dlcompress.toolkit.artifact import Artifact, Format, StageRecord
-from dlcompress.toolkit.errors import QuantizationError, UnsupportedError
 from dlcompress.toolkit.native_output import Captured
 from dlcompress.toolkit.progress import progress_bar, silenced
-from dlcompress.toolkit.stages.quantize import ADVANCED_OPTIONS, OPTION_CHECKS, QUANTIZERS, QuantizeOptions
-from dlcompress.toolkit.tflite_model import INTEGER_TYPES, float_interface, padv2_as_pad, read_graph
+from dlcompress.toolkit.stages.quantize import (
+    ADVANCED_OPTIONS,
+    OPTION_CHECKS,
+    QUANTIZERS,
+    QuantizeOptions,
+)
+from dlcompress.toolkit.tflite_model import (
+    INTEGER_TYPES,
+    float_interface,
+    padv2_as_pad,
+    read_graph,
+)
 
 METHODS = ("static", "dynamic", "fp16")
 OBSERVERS = {"minmax": "MinMaxObserver"}
@@ -90,7 +105,10 @@ def _advanced(options: QuantizeOptions) -> LiteRTQuantizeOptions:
 def pt2e_quantizer(per_channel: bool, dynamic: bool, observer: str = "MinMaxObserver") -> Any:
     """litert-torch's PT2E quantizer with ``observer`` (a torchao observer class name) on static activations."""
     litert_torch_module()
-    from litert_torch.quantize.pt2e_quantizer import PT2EQuantizer, get_symmetric_quantization_config
+    from litert_torch.quantize.pt2e_quantizer import (
+        PT2EQuantizer,
+        get_symmetric_quantization_config,
+    )
     from torchao.quantization.pt2e import observer as observers
 
     config = get_symmetric_quantization_config(is_per_channel=per_channel, is_dynamic=dynamic)
@@ -169,7 +187,9 @@ def quantize_pt2e(source: Artifact, feeds: list[dict[str, np.ndarray]] | None, o
 
     spec = source.spec
     quantizer = pt2e_quantizer(per_channel, dynamic, observer)
-    from litert_torch.quantize.quant_config import QuantConfig  # importable once pt2e_quantizer() imported litert_torch
+    from litert_torch.quantize.quant_config import (
+        QuantConfig,  # importable once pt2e_quantizer() imported litert_torch
+    )
 
     model = source.model.eval()  # type: ignore[union-attr]
     try:

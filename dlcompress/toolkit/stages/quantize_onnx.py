@@ -18,9 +18,9 @@ from pathlib import Path
 
 import numpy as np
 
-from dlcompress.toolkit.devices import cpu_info
-from dlcompress.toolkit.calibration import Calibration
 from dlcompress.toolkit.artifact import Artifact, StageRecord
+from dlcompress.toolkit.calibration import Calibration
+from dlcompress.toolkit.devices import cpu_info
 from dlcompress.toolkit.errors import QuantizationError, describe_failure
 from dlcompress.toolkit.progress import progress_bar, silenced
 from dlcompress.toolkit.stages.quantize import QUANTIZERS, QuantizeOptions
@@ -143,7 +143,13 @@ def _float_compute_ops(path: Path) -> list[str]:
 
 def quantize_onnx(artifact: Artifact, options: QuantizeOptions, calibration: Calibration | None, out_path: Path) -> Artifact:
     """Quantize an ONNX artifact with ONNX Runtime."""
-    from onnxruntime.quantization import CalibrationMethod, QuantFormat, QuantType, quantize_dynamic, quantize_static
+    from onnxruntime.quantization import (
+        CalibrationMethod,
+        QuantFormat,
+        QuantType,
+        quantize_dynamic,
+        quantize_static,
+    )
 
     start = time.perf_counter()
     src = Path(artifact.path)  # type: ignore[arg-type]
@@ -191,7 +197,9 @@ def quantize_onnx(artifact: Artifact, options: QuantizeOptions, calibration: Cal
                                   per_channel=options.per_channel, reduce_range=reduce_range)
                 else:
                     import onnx
-                    from onnxruntime.transformers.float16 import convert_float_to_float16
+                    from onnxruntime.transformers.float16 import (
+                        convert_float_to_float16,
+                    )
 
                     model = convert_float_to_float16(onnx.load(str(src)), keep_io_types=True)
                     onnx.save(model, str(out_path))

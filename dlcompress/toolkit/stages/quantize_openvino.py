@@ -20,13 +20,22 @@ from typing import Any, ClassVar
 
 import numpy as np
 
-from dlcompress.toolkit.calibration import Calibration
 from dlcompress.toolkit.artifact import Artifact, StageRecord
-from dlcompress.toolkit.errors import QuantizationError, UnsupportedError, describe_failure
+from dlcompress.toolkit.calibration import Calibration
+from dlcompress.toolkit.errors import (
+    QuantizationError,
+    UnsupportedError,
+    describe_failure,
+)
 from dlcompress.toolkit.progress import silenced
 from dlcompress.toolkit.scope import Scope
 from dlcompress.toolkit.stages.quantize import (
-    ACCURACY_CONTROLLED, ADVANCED_OPTIONS, OPTION_CHECKS, QUANTIZERS, HeldOut, QuantizeOptions,
+    ACCURACY_CONTROLLED,
+    ADVANCED_OPTIONS,
+    OPTION_CHECKS,
+    QUANTIZERS,
+    HeldOut,
+    QuantizeOptions,
 )
 
 PRESETS = ("performance", "mixed")

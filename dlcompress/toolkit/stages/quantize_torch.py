@@ -11,15 +11,19 @@ from __future__ import annotations
 import contextlib
 import copy
 import time
-from typing import Any
 from pathlib import Path
+from typing import Any
 
 import torch
 
-from dlcompress.toolkit.devices import cpu_info
-from dlcompress.toolkit.calibration import Calibration
 from dlcompress.toolkit.artifact import Artifact, StageRecord
-from dlcompress.toolkit.errors import QuantizationError, UnsupportedError, describe_failure
+from dlcompress.toolkit.calibration import Calibration
+from dlcompress.toolkit.devices import cpu_info
+from dlcompress.toolkit.errors import (
+    QuantizationError,
+    UnsupportedError,
+    describe_failure,
+)
 from dlcompress.toolkit.progress import silenced
 from dlcompress.toolkit.stages.quantize import QUANTIZERS, QuantizeOptions
 

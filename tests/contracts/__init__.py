@@ -1,0 +1,1 @@
+"""Contract tests: one template per plug-in kind, parametrized over the kind's registry (see registries.py)."""
