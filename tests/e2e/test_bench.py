@@ -2,7 +2,11 @@
 
 import json
 
+import pytest
+
 from dlcompress.benchmarks.report import load_report
+from tests.checks import check_latency_summary
+from dlcompress.toolkit.devices import cpu_info
 
 
 def test_bench_matrix_outputs_and_gates(cli, trained_small_cnn, tmp_path):
@@ -21,13 +25,26 @@ def test_bench_matrix_outputs_and_gates(cli, trained_small_cnn, tmp_path):
     assert ort8.metric["samples"] == 300 and abs(ort8.metric_delta) <= 0.02
     assert ort8.latency["threads"] >= 1 and measured["onnxruntime/int8/edge/b1"].latency["threads"] == 1
     assert len(ort8.latency["samples_ms"]) == ort8.latency["samples"] >= 20
-    assert ort8.peak_memory["peak_rss_mb"] > 0 and ort8.size_ratio_vs_reference < 0.4
+    assert ort8.size_ratio_vs_reference < 0.4
+    # the int8 file against the fp32 ONNX file of the same run (measured 105,703 / 394,194 bytes = 0.27)
+    assert ort8.size_bytes < 0.35 * measured["onnxruntime/fp32/cpu/b1"].size_bytes
+    # peak memory is measured above the child's own baseline (the ordering of int8 and fp32 peaks is not asserted:
+    # measured 61.3 vs 62.4 MB for this 0.4 MB model, within the noise of a process's resident size)
+    mem = ort8.peak_memory
+    assert mem["peak_rss_mb"] > mem["baseline_rss_mb"] > 0
+    assert mem["model_mb"] == pytest.approx(mem["peak_rss_mb"] - mem["baseline_rss_mb"], abs=0.11)
     assert ort8.fidelity["top1_agreement"] > 0.95
     unmeasured = {r.variant: r for r in rep.rows if not r.latency}
     for row in unmeasured.values():  # every gap is a row with its reason
         assert row.reason and row.status in ("failed", "skipped")
     assert "torch/fp16/all" in unmeasured and "onnxruntime/fp32/cuda" in unmeasured
-    assert "torch/int8/all" in unmeasured or "torch/int8/cpu/b1" in measured
+    # torch int8 of small_cnn is not built: on x86, Inductor's qconv lowering fails on its 1-channel stem (torch 2.14;
+    # the three-channel case is test_torch_int8_is_measured_on_a_three_channel_model); elsewhere the x86 quantizer
+    # does not apply
+    assert not [v for v in measured if v.startswith("torch/int8/")]
+    torch8 = unmeasured["torch/int8/all"]
+    expected = "torch PT2E int8 failed for small_cnn" if cpu_info().is_x86 else "needs an x86 CPU"
+    assert torch8.status == "failed" and expected in torch8.reason, torch8.reason
     assert {e["target"] for e in rep.estimates} >= {"raspberry-pi-4", "coral-edge-tpu", "jetson-orin-nano", "phone-big-core"}
     assert rep.environment["cpu"]["flags"] is not None and "vnni" in rep.environment["cpu"]
     assert rep.gates and all(g["passed"] for g in rep.gates)
@@ -78,7 +95,8 @@ def test_torch_int8_is_measured_on_a_three_channel_model(cli, tmp_path):
     assert r.code == 0, r.err
     rows = {row.variant: row for row in load_report(out).rows}
     int8 = rows["torch/int8/cpu/b1"]
-    assert int8.status == "quantized" and int8.latency["p50_ms"] > 0, int8.reason
+    assert int8.status == "quantized", int8.reason
+    check_latency_summary(int8.latency)
     assert int8.fidelity["cosine"] > 0.95
     kernels = int8.execution["int8_kernels"]  # Inductor's counters: convs/linears lowered to oneDNN int8
     assert kernels["conv"]["int8"] == kernels["conv"]["total"] > 0 and kernels["linear"]["total"] == 1

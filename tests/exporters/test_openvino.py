@@ -179,7 +179,11 @@ def test_cli_quantize_openvino(cli, trained_small_cnn, tmp_path, ov):
     assert int8["precision"] == "int8" and int8["runtime"] == "openvino"
     assert fp32["execution"]["inference_precision"] == int8["execution"]["inference_precision"] == "f32"
     assert abs(int8["metric"]["value"] - fp32["metric"]["value"]) <= 0.01
-    assert int8["size_bytes"] < 0.4 * fp32["size_bytes"] and int8["peak_memory"]["peak_rss_mb"] > 0
+    assert int8["size_bytes"] < 0.4 * fp32["size_bytes"]
+    # peak memory is measured above the child's own baseline; the int8/fp32 ordering of the peaks is not asserted
+    # (measured for this 0.4 MB model: fp32 98.5 MB, int8 100.4 MB, both above a 30 MB baseline)
+    for mem in (fp32["peak_memory"], int8["peak_memory"]):
+        assert mem["peak_rss_mb"] > mem["baseline_rss_mb"] > 0, mem
     assert {p.name for p in out.iterdir()} == {"model.xml", "model.bin", "model.int8.xml", "model.int8.bin",
                                                "report.json", "report.md", "lineage.json"}
     assert "openvino (f32)" in (out / "report.md").read_text()

@@ -85,7 +85,15 @@ def test_segmentation_fidelity_is_pixel_agreement():
     out = ref.copy()
     out[0, :, 0, 0] = -ref[0, :, 0, 0]  # flips the arg-max of one pixel (almost surely)
     f = segmentation_fidelity([{"logits": ref}], [{"logits": out}])
-    assert f.top1_agreement == pytest.approx(1 - 1 / 128) and f.extra["pixel_agreement"] == f.top1_agreement
+    expected = float(np.mean(ref.argmax(1) == out.argmax(1)))  # counted here, over both images' 128 pixels
+    assert expected == 1 - 1 / 128
+    assert f.top1_agreement == pytest.approx(expected) and f.extra["pixel_agreement"] == pytest.approx(expected)
+    # agreement is per pixel over every image: 3 more flipped pixels in the second image, as separate feeds
+    out[1, :, 5, 2:5] = -ref[1, :, 5, 2:5]
+    f = segmentation_fidelity([{"logits": ref[:1]}, {"logits": ref[1:]}], [{"logits": out[:1]}, {"logits": out[1:]}])
+    expected = float(np.mean(ref.argmax(1) == out.argmax(1)))
+    assert expected == 1 - 4 / 128
+    assert f.extra["pixel_agreement"] == pytest.approx(expected) and f.top1_agreement == pytest.approx(expected)
 
 
 def test_align_rows_undoes_a_permutation_of_tied_detections():
