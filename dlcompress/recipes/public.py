@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import dataclasses
 import difflib
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -97,27 +98,28 @@ def _request(cls: type[R], base: Any, fields: dict[str, Any]) -> R:
 
 
 def _set(obj: Any, name: str, value: Any) -> Any:
-    path = _find(type(obj), obj, name)
+    path = next((p for p in _field_paths(obj) if p[-1] == name), None)
     if path is None:
-        raise DLCompressError(f"{name!r} is not an option of {type(obj).__name__}" + _suggest(name, obj),
+        close = difflib.get_close_matches(name, [p[-1] for p in _field_paths(obj)], n=1)
+        raise DLCompressError(f"{name!r} is not an option of {type(obj).__name__}"
+                              + (f" (did you mean {close[0]!r}?)" if close else ""),
                               "see the fields of the request dataclass and its option groups")
     return _replace_at(obj, path, value)
 
 
-def _find(cls: type, obj: Any, name: str, depth: int = 0) -> list[str] | None:
-    """The field path to ``name``: a direct field first, then one inside the option groups (breadth first)."""
-    names = {f.name for f in dataclasses.fields(obj)}
-    if name in names:
-        return [name]
+def _field_paths(obj: Any, depth: int = 0) -> Iterator[list[str]]:
+    """Every field path of a request, in lookup order: its own fields first, then each option group's (two
+    levels deep), so a keyword names the nearest field of that name."""
+    fields = dataclasses.fields(obj)
+    for f in fields:
+        yield [f.name]
     if depth >= 2:
-        return None
-    for f in dataclasses.fields(obj):
+        return
+    for f in fields:
         child = getattr(obj, f.name)
         if dataclasses.is_dataclass(child) and not isinstance(child, type):
-            sub = _find(type(child), child, name, depth + 1)
-            if sub is not None:
-                return [f.name, *sub]
-    return None
+            for sub in _field_paths(child, depth + 1):
+                yield [f.name, *sub]
 
 
 def _replace_at(obj: Any, path: list[str], value: Any) -> Any:
@@ -141,18 +143,3 @@ def _coerce(current: Any, name: str, value: Any) -> Any:
 def _take(fields: dict[str, Any], cls: type) -> dict[str, Any]:
     own = {f.name for f in dataclasses.fields(cls)}
     return {k: fields.pop(k) for k in list(fields) if k in own}
-
-
-def _suggest(name: str, obj: Any) -> str:
-    known: list[str] = []
-
-    def walk(o: Any, depth: int = 0) -> None:
-        for f in dataclasses.fields(o):
-            known.append(f.name)
-            child = getattr(o, f.name)
-            if depth < 2 and dataclasses.is_dataclass(child) and not isinstance(child, type):
-                walk(child, depth + 1)
-
-    walk(obj)
-    close = difflib.get_close_matches(name, known, n=1)
-    return f" (did you mean {close[0]!r}?)" if close else ""

@@ -46,8 +46,7 @@ class Calibration:
         batches = list(feeds)
         sizes = [len(next(iter(f.values()))) if f else 0 for f in batches]
         if len(set(sizes)) > 1:  # uneven batches: one item per step keeps each batch's contents
-            starts = np.cumsum([0, *sizes])
-            flat = [{k: v[i:i + 1] for k, v in f.items()} for f in batches for i in range(len(next(iter(f.values()))))]
-            return cls(lambda a, b: flat[a], lambda feed: feed, int(starts[-1]), 1, source)
+            flat = [{k: v[i:i + 1] for k, v in f.items()} for f, n in zip(batches, sizes) for i in range(n)]
+            return cls(lambda a, b: flat[a], lambda feed: feed, len(flat), 1, source)
         size = sizes[0] if sizes else 1
         return cls(lambda a, b: batches[a // size], lambda feed: feed, sum(sizes), max(size, 1), source)
