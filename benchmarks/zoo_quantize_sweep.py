@@ -27,7 +27,7 @@ QUICK = ("--bench-seconds", "1", "--eval-samples", "8", "--calib-samples", "8")
 def entries(pattern: str, full: bool) -> list[str]:
     from dlcompress.zoo import MODELS
 
-    names = [n for n in MODELS.names() if (MODELS.get(n).tiny_of is None) == full]
+    names = [n for n in MODELS.names() if (MODELS.get(n).card.tiny_of is None) == full]
     return [n for n in names if fnmatch.fnmatch(n, pattern)]
 
 

@@ -32,12 +32,15 @@ def _rss_mb() -> float:
 def _probe(runtime: str, path: str, inputs: list[dict], threads: int, precision: str | None = None) -> dict[str, float]:
     from dlcompress.toolkit.artifact import Artifact
     from dlcompress.toolkit.runtimes import RuntimeOptions, get_runtime
-    from dlcompress.toolkit.spec import ModelSpec, TensorSpec
+    from dlcompress.toolkit.spec import ModelCard, ModelSpec, TensorSpec
 
     cls = get_runtime(runtime)
     feeds = {i["name"]: np.zeros(i["shape"], dtype=i["dtype"]) for i in inputs}
-    spec = ModelSpec(name=Path(path).stem, family="file", task="custom", builder=lambda: None,
-                     inputs=tuple(TensorSpec(i["name"], tuple(i["shape"]), i["dtype"]) for i in inputs), outputs=())
+    spec = ModelSpec(
+        name=Path(path).stem, task="custom", builder=lambda: None,
+        inputs=tuple(TensorSpec(i["name"], tuple(i["shape"]), i["dtype"]) for i in inputs), outputs=(),
+        card=ModelCard(family="file"),
+    )
     artifact = Artifact(next(iter(cls.formats)), spec, path=Path(path))
     baseline = _rss_mb()
     rt = cls(artifact, RuntimeOptions(threads, inference_precision=precision))

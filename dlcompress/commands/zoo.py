@@ -24,7 +24,9 @@ def register(app: typer.Typer) -> None:
 
 
 def zoo_list(
-    pattern: Annotated[str, typer.Argument(help="fnmatch pattern, e.g. 'resnet*'.")] = "*",
+    patterns: Annotated[Optional[list[str]], typer.Argument(
+        help="fnmatch patterns, e.g. 'resnet*' 'mobilenet*' (an entry matching any is listed); all when none.",
+        show_default=False)] = None,
     as_json: JsonOpt = False,
 ) -> None:
     """Every zoo entry with task, params, MACs and input shape (computed from the real model)."""
@@ -32,9 +34,10 @@ def zoo_list(
 
     from dlcompress.recipes.zoo import zoo_entries
 
-    entries = zoo_entries(pattern)
+    asked = tuple(patterns or ("*",))
+    entries = zoo_entries(asked)
     if not entries:
-        raise DLCompressError(f"no zoo entry matches {pattern!r}", "run dlcompress zoo list")
+        raise DLCompressError(f"no zoo entry matches {' '.join(repr(p) for p in asked)}", "run dlcompress zoo list")
     if as_json:
         print(json.dumps([e.to_json() for e in entries], indent=2))
         return
@@ -42,7 +45,7 @@ def zoo_list(
     for col in ("name", "family", "task", "params", "MACs", "input"):
         t.add_column(col, justify="right" if col in ("params", "MACs") else "left")
     for e in entries:
-        t.add_row(e.spec.name, e.spec.family, e.spec.task, human_count(e.params), human_count(e.macs),
+        t.add_row(e.spec.name, e.spec.card.family, e.spec.task, human_count(e.params), human_count(e.macs),
                   escape(", ".join(i.describe() for i in e.spec.inputs)))
     out_console().print(t)
 
@@ -58,14 +61,14 @@ def zoo_show(name: Annotated[str, typer.Argument(help="Zoo entry name.")], as_js
         return
     c = out_console()
     s = entry.spec
-    c.print(f"[bold]{s.name}[/bold]  ({s.family}, {s.task})")
+    c.print(f"[bold]{s.name}[/bold]  ({s.card.family}, {s.task})")
     c.print(escape(f"  inputs:  {', '.join(t.describe() for t in s.inputs)}"))
     c.print(escape(f"  outputs: {', '.join(t.describe() for t in s.outputs)}"))
     c.print(f"  params:  {human_count(entry.params)}   MACs: {human_count(entry.macs)} (batch 1)")
-    c.print(escape(f"  preprocessing: mean {s.mean or 'none'}, std {s.std or 'none'}; default data: {s.default_data}"))
-    c.print(f"  tolerance: atol {s.atol:g}, rtol {s.rtol:g}")
-    c.print(escape(f"  paper: {s.paper or 'n/a'}"))
-    c.print(escape(f"  export: {s.export_notes or 'ONNX (dynamo exporter, TorchScript fallback)'}"))
+    c.print(escape(f"  preprocessing: mean {s.preprocess.mean or 'none'}, std {s.preprocess.std or 'none'}; default data: {s.card.default_data}"))
+    c.print(f"  tolerance: atol {s.tolerance.atol:g}, rtol {s.tolerance.rtol:g}")
+    c.print(escape(f"  paper: {s.card.paper or 'n/a'}"))
+    c.print(escape(f"  export: {s.card.export_notes or 'ONNX (dynamo exporter, TorchScript fallback)'}"))
     if entry.error:
         c.print(f"  [red]error computing complexity:[/red] {escape(entry.error)}")
 

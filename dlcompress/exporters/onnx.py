@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import contextlib
+import functools
 import time
 from pathlib import Path
 
@@ -63,6 +64,7 @@ def _run_export(route: str, model: torch.nn.Module, args: tuple, out: Path, spec
     names_out = [t.name for t in spec.outputs]
     with silenced(ignore_warnings=True), torch.no_grad():
         if route == "dynamo":
+            _torchlib_table_built_once()
             torch.onnx.export(model, args, str(out), dynamo=True, external_data=False, verbose=False,
                               input_names=names_in, output_names=names_out, dynamic_axes=axes or None,
                               opset_version=opset, optimize=True)
@@ -73,6 +75,23 @@ def _run_export(route: str, model: torch.nn.Module, args: tuple, out: Path, spec
                 torch.onnx.export(model, args, str(out), dynamo=False, input_names=names_in, output_names=names_out,
                                   dynamic_axes=axes or None, opset_version=opset or DEFAULT_OPSET_TORCHSCRIPT,
                                   do_constant_folding=True)
+
+
+def _torchlib_table_built_once() -> None:
+    """Let onnxscript build its table of torchlib functions once per process instead of on every export.
+
+    torch.onnx's dynamo exporter asks onnxscript for the table at each call, and onnxscript re-parses the
+    source of ~500 functions to make it: about 1 s of every export on a 2-core EPYC (small_cnn: 2.8 -> 1.9 s,
+    byte-identical files). The table is only read. A no-op where torch keeps the hook elsewhere.
+    """
+    try:
+        from torch.onnx._internal.exporter import _registration
+    except ImportError:
+        return
+    apis = getattr(_registration, "onnxscript_apis", None)
+    build = getattr(apis, "get_torchlib_ops", None)
+    if callable(build) and not hasattr(build, "cache_info"):
+        apis.get_torchlib_ops = functools.cache(build)
 
 
 @contextlib.contextmanager

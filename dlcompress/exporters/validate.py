@@ -73,9 +73,12 @@ def validate_outputs(
                 s["problem"] = "missing in the exported model"
                 continue
             o = np.asarray(out[key])
-            s["shape"] = o.shape
+            if s["shape"] is None and not s["problem"]:
+                s["shape"] = o.shape  # the shapes reported are those of one batch: the first, or the first failing
             if o.shape != r.shape:
-                s["problem"] = f"shape {o.shape} != reference {r.shape}"
+                if not s["problem"] or s["problem"] == "values outside tolerance":
+                    s["ref_shape"], s["shape"] = r.shape, o.shape
+                    s["problem"] = f"shape {o.shape} != reference {r.shape}"
                 continue
             if r.size == 0:
                 continue

@@ -43,7 +43,7 @@ from dlcompress.toolkit.backends import BACKENDS
 from dlcompress.toolkit.calibration import Calibration
 from dlcompress.toolkit.devices import environment
 from dlcompress.toolkit.errors import GateError, UnsupportedError, describe_failure
-from dlcompress.toolkit.metrics import Outputs, collect_batches, first_output
+from dlcompress.toolkit.metrics import Outputs, collect_batches
 from dlcompress.toolkit.models import ModelOptions
 from dlcompress.toolkit.outputs import atomic_dir, check_writable, default_out_dir
 from dlcompress.toolkit.progress import note, step
@@ -233,10 +233,17 @@ def measure_builds(builds: list[Built], prepared: Prepared, request: BenchReques
         timings = measure(runtimes, feeds, request.bench)
     memory: dict[int, dict | None] = {}
     rows: list[Row] = []
-    ref_metric = None
-    if reference is not None:
-        ref_score = prepared.score(first_output(reference.outputs), labels)
-        ref_metric = ref_score["value"] if ref_score is not None else None
+    scores: dict[int, tuple[dict | None, dict | None]] = {}  # per build: outputs do not change with device or batch
+
+    def scored(b: Built) -> tuple[dict | None, dict | None]:
+        if id(b) not in scores:
+            scores[id(b)] = (None, None)
+            if reference is not None and b.outputs is not None:
+                metric, fidelity = score_outputs(prepared, b.outputs, reference.outputs, labels)
+                scores[id(b)] = (metric, fidelity.to_json())
+        return scores[id(b)]
+
+    ref_metric = (scored(reference)[0] or {}).get("value") if reference is not None else None
     for key, (b, dev, batch) in keys.items():
         art: Artifact = b.variant.artifact
         if id(art) not in memory:
@@ -245,10 +252,7 @@ def measure_builds(builds: list[Built], prepared: Prepared, request: BenchReques
                 feed = feeds[key]
                 inputs = [{"name": k, "shape": [1, *a.shape[1:]], "dtype": str(a.dtype)} for k, a in feed.items()]
                 memory[id(art)] = peak_memory(runtimes[key].name, art.path, inputs, dev.options.num_threads)
-        metric, fid = None, None
-        if reference is not None and b.outputs is not None:
-            metric, scored = score_outputs(prepared, b.outputs, reference.outputs, labels)
-            fid = scored.to_json()
+        metric, fid = scored(b)
         rows.append(Row(
             variant=f"{b.backend}/{b.precision}/{dev.name}/b{batch}", format=str(art.format), precision=b.precision,
             runtime=runtimes[key].name, device=dev.name, status=b.variant.status, path=_rel(art.path),

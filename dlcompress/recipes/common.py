@@ -155,7 +155,7 @@ def resolve_data_name(model: str, data: str | None) -> str:
     if data:
         return data
     if model in MODELS:
-        return MODELS.get(model).default_data
+        return MODELS.get(model).card.default_data
     return "synthetic"
 
 
@@ -173,14 +173,14 @@ def prepare(model: str, model_options: ModelOptions, data_options: DataOptions) 
     transform = None
     if spec.is_image_model:
         c, h, w = spec.image_shape
-        transform = ImageTransform(c, (h, w), spec.mean, spec.std)
+        transform = ImageTransform(c, (h, w), spec.preprocess.mean, spec.preprocess.std)
     elif data.name != "synthetic":
         raise DatasetError(f"{spec.name} takes {spec.signature()}, which image data cannot feed",
                            "use --data synthetic")
     prepared = Prepared(artifact, data, transform)
-    if data.labelled and spec.num_classes is not None and data.num_classes is not None \
-            and spec.num_classes != data.num_classes and spec.task == "image-classification":
-        raise DatasetError(f"{spec.name} predicts {spec.num_classes} classes but {data.name} has {data.num_classes}",
+    if data.labelled and spec.card.num_classes is not None and data.num_classes is not None \
+            and spec.card.num_classes != data.num_classes and spec.task == "image-classification":
+        raise DatasetError(f"{spec.name} predicts {spec.card.num_classes} classes but {data.name} has {data.num_classes}",
                            "train a checkpoint on this data (dlcompress train) or pick matching data")
     return describe_torch_model(prepared)
 
@@ -359,10 +359,10 @@ def model_summary(prepared: Prepared) -> dict[str, object]:
     spec = prepared.spec
     first = prepared.artifact.lineage[0] if prepared.artifact.lineage else None
     return {
-        "name": spec.name, "family": spec.family, "task": spec.task, "signature": spec.signature(),
-        "params": prepared.params, "macs": prepared.macs, "paper": spec.paper or None,
+        "name": spec.name, "family": spec.card.family, "task": spec.task, "signature": spec.signature(),
+        "params": prepared.params, "macs": prepared.macs, "paper": spec.card.paper or None,
         "weights": (first.effect.get("weights") if first else None) or "n/a",
-        "mean": spec.mean, "std": spec.std,
+        "mean": spec.preprocess.mean, "std": spec.preprocess.std,
     }
 
 

@@ -49,7 +49,7 @@ def export(request: ExportRequest) -> ExportResult:
         art = exporter.export(prepared.artifact, tmp_named, request.export)
         feeds = prepared.validation_feeds()
         result = validate_outputs(open_runtime(prepared.artifact, options), open_runtime(art, options), feeds,
-                                  prepared.spec.atol, prepared.spec.rtol)
+                                  prepared.spec.tolerance.atol, prepared.spec.tolerance.rtol)
         for sibling in sibling_files(tmp_named):  # OpenVINO's .bin: renamed beside the target before the .xml lands
             sibling.replace(out.with_suffix(sibling.suffix))
         tmp_named.replace(tmp)

@@ -51,7 +51,7 @@ def export_validated(prepared: Prepared, folder: Path, backend: Backend, export:
     feeds = prepared.validation_feeds()
     exact = dataclasses.replace(runtime_options, inference_precision=None)  # never validate at reduced precision
     result = validate_outputs(open_runtime(art, exact), open_runtime(exported, exact, backend.runtime),
-                              feeds, art.spec.atol, art.spec.rtol)
+                              feeds, art.spec.tolerance.atol, art.spec.tolerance.rtol)
     step(f"{backend.format} {result.summary()}")
     if not result.passed:
         note(f"exported model is outside tolerance: {'; '.join(result.problems)}")

@@ -111,10 +111,10 @@ def select_entries(options: MatrixOptions) -> list[ModelSpec]:
     """The entries to run (see :class:`MatrixOptions`), sorted by name."""
     specs = [MODELS.get(n) for n in MODELS.names(options.models)]
     if options.full:
-        return [s for s in specs if s.tiny_of is None]
+        return [s for s in specs if s.card.tiny_of is None]
     everything = [MODELS.get(n) for n in MODELS.names()]
-    has_tiny = {s.tiny_of for s in everything if s.tiny_of}
-    return [s for s in specs if s.tiny_of is not None or s.name not in has_tiny]
+    has_tiny = {s.card.tiny_of for s in everything if s.card.tiny_of}
+    return [s for s in specs if s.card.tiny_of is not None or s.name not in has_tiny]
 
 
 def backend_for(fmt: str) -> Backend | None:
@@ -194,7 +194,7 @@ def run_matrix(options: MatrixOptions) -> Matrix:
                               "run dlcompress zoo list")
     for i, spec in enumerate(specs, 1):
         step(f"[{i}/{len(specs)}] {spec.name}")
-        entry: dict[str, Any] = {"name": spec.name, "family": spec.family, "task": spec.task, "tiny_of": spec.tiny_of}
+        entry: dict[str, Any] = {"name": spec.name, "family": spec.card.family, "task": spec.task, "tiny_of": spec.card.tiny_of}
         matrix.entries.append(entry)
         scratch = Path(tempfile.mkdtemp(prefix=f"dlc-matrix-{spec.name}-"))
         try:

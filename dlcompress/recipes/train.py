@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -51,14 +52,15 @@ def train(request: TrainRequest) -> TrainResult:
     if not spec.is_image_model or spec.task != "image-classification":
         raise ModelLoadError(f"dlcompress train supports image classifiers; {spec.name} is {spec.task}")
     c, h, w = spec.image_shape
-    transform = ImageTransform(c, (h, w), spec.mean, spec.std)
+    transform = ImageTransform(c, (h, w), spec.preprocess.mean, spec.preprocess.std)
     step(f"training {spec.name} ({spec.signature()}) on {data.name}: {request.options.epochs} epoch(s)")
     history = fit(artifact.model, data.train, transform, request.options, data.test)
+    pre = spec.preprocess
     meta = {
         "model": spec.name, "build_args": dict(spec.build_args), "dataset": data.name,
-        "mean": list(spec.mean) if spec.mean else None, "std": list(spec.std) if spec.std else None,
-        "epochs": request.options.epochs, "test_top1": history.final_top1,
-        "history": history.to_json(), "format": 1,
+        "mean": list(pre.mean) if pre.mean else None, "std": list(pre.std) if pre.std else None,
+        "epochs": request.options.epochs, "training": dataclasses.asdict(request.options),
+        "test_top1": history.final_top1, "history": history.to_json(), "format": 1,
     }
     with atomic_file(request.out, request.overwrite) as tmp:
         torch.save({"state_dict": artifact.model.state_dict(), CHECKPOINT_META_KEY: meta}, tmp)

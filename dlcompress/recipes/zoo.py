@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from dlcompress.toolkit.complexity import spec_complexity
+from dlcompress.toolkit.progress import progress_bar
 from dlcompress.zoo import MODELS, ModelSpec
 
 
@@ -18,11 +19,11 @@ class ZooEntry:
     def to_json(self) -> dict[str, object]:
         s = self.spec
         return {
-            "name": s.name, "family": s.family, "task": s.task, "params": self.params, "macs": self.macs,
+            "name": s.name, "family": s.card.family, "task": s.task, "params": self.params, "macs": self.macs,
             "inputs": [{"name": t.name, "shape": list(t.shape), "dtype": t.dtype} for t in s.inputs],
             "outputs": [{"name": t.name, "shape": list(t.shape), "dtype": t.dtype} for t in s.outputs],
-            "default_data": s.default_data, "paper": s.paper, "tolerance": {"atol": s.atol, "rtol": s.rtol},
-            "tiny_of": s.tiny_of, "export_notes": s.export_notes or None, "error": self.error,
+            "default_data": s.card.default_data, "paper": s.card.paper, "tolerance": {"atol": s.tolerance.atol, "rtol": s.tolerance.rtol},
+            "tiny_of": s.card.tiny_of, "export_notes": s.card.export_notes or None, "error": self.error,
         }
 
 
@@ -35,5 +36,18 @@ def zoo_entry(name: str) -> ZooEntry:
         return ZooEntry(spec, None, None, f"{type(e).__name__}: {e}")
 
 
-def zoo_entries(pattern: str = "*") -> list[ZooEntry]:
-    return [zoo_entry(n) for n in MODELS.names(pattern)]
+def zoo_names(patterns: tuple[str, ...] = ("*",)) -> list[str]:
+    """Entry names matching any of the fnmatch ``patterns``, sorted, each once."""
+    return sorted({n for p in patterns or ("*",) for n in MODELS.names(p)})
+
+
+def zoo_entries(patterns: tuple[str, ...] = ("*",)) -> list[ZooEntry]:
+    """The matching entries with params and MACs, under a progress bar: detectors count their MACs on a real
+    forward pass (NMS has no meta kernel), a few seconds each at full size."""
+    names = zoo_names(patterns)
+    entries = []
+    with progress_bar("counting params and MACs", len(names)) as bar:
+        for n in names:
+            entries.append(zoo_entry(n))
+            bar.advance()
+    return entries

@@ -5,7 +5,7 @@ A feed dataset is registered in :data:`~dlcompress.toolkit.data.DATASETS` like a
 takes the :class:`~dlcompress.toolkit.spec.ModelSpec` it feeds (vocabulary size, sequence length, feature count
 come from the declared signature) and returns :class:`FeedSplits`: ``train`` (calibration) and held-out
 ``test`` :class:`FeedSource` s of ready model inputs, optional labels, and the :class:`FeedMetric` that scores
-a model's first output against those labels. A zoo entry names its dataset in ``spec.default_data``.
+a model's first output against those labels. A zoo entry names its dataset in ``spec.card.default_data``.
 """
 
 from __future__ import annotations
@@ -142,7 +142,7 @@ def check_fits(spec: Any, splits: FeedSplits) -> None:
                 problems.append(f"{t.name} is {list(shape)}:{a.dtype}, the model takes {t.describe()}")
     if problems:
         raise DatasetError(f"{splits.name} does not fit {spec.name}: {'; '.join(dict.fromkeys(problems))}",
-                           f"use the model's own data ({spec.default_data})")
+                           f"use the model's own data ({spec.card.default_data})")
 
 
 def spec_dim(spec: Any, name: str, default: int) -> int:
@@ -156,4 +156,4 @@ def input_of(spec: Any, name: str, dataset: str) -> Any:
         if t.name == name:
             return t
     raise DatasetError(f"{dataset} makes an input {name!r} but {spec.name} takes {spec.signature()}",
-                       f"use the model's own data ({spec.default_data})")
+                       f"use the model's own data ({spec.card.default_data})")

@@ -31,7 +31,7 @@ from dlcompress.toolkit.errors import (
     WeightsError,
     first_line,
 )
-from dlcompress.toolkit.spec import ModelSpec, TensorSpec, image_classifier_io
+from dlcompress.toolkit.spec import ModelCard, ModelSpec, Preprocess, TensorSpec, Tolerance, image_classifier_io
 
 INIT_SEED = 0  # zoo models without weights are built from this seed, so runs (and CI) are reproducible
 
@@ -81,12 +81,12 @@ def parse_shape(text: str | None) -> tuple[int, ...] | None:
 def load_zoo(spec: ModelSpec, options: ModelOptions, data: DataSplits | None) -> Artifact:
     checkpoint = read_checkpoint(Path(options.weights)) if options.weights and _looks_like_path(options.weights) else None
     meta = checkpoint.get(CHECKPOINT_META_KEY) if isinstance(checkpoint, dict) else None
-    if isinstance(meta, dict) and meta.get("build_args") and spec.adaptable:
+    if isinstance(meta, dict) and meta.get("build_args") and spec.card.adaptable:
         if meta.get("model") not in (None, spec.name):
             raise WeightsError(f"checkpoint {options.weights} was trained for {meta.get('model')!r}, not {spec.name!r}",
                                f"use --model {meta.get('model')}")
         spec = adapt_spec(spec, **meta["build_args"])
-    elif data is not None and data.labelled and spec.adaptable and data.kind == "image":
+    elif data is not None and data.labelled and spec.card.adaptable and data.kind == "image":
         spec = adapt_to_data(spec, data)
     if options.input_shape is not None:
         spec = apply_input_shape(spec, options.input_shape)
@@ -123,7 +123,7 @@ def adapt_spec(spec: ModelSpec, **build_args: Any) -> ModelSpec:
     if spec.task != "image-classification":
         return spec.replace(build_args=args)
     ins, outs = image_classifier_io(args["in_chans"], args["image_size"], args["num_classes"])
-    mean, std = spec.mean, spec.std
+    mean, std = spec.preprocess.mean, spec.preprocess.std
     if mean is not None and len(mean) != args["in_chans"]:
         mean = (sum(mean) / len(mean),) * args["in_chans"]
         std = (sum(std) / len(std),) * args["in_chans"] if std else None
@@ -132,8 +132,8 @@ def adapt_spec(spec: ModelSpec, **build_args: Any) -> ModelSpec:
 
 def adapt_to_data(spec: ModelSpec, data: DataSplits) -> ModelSpec:
     """Adapt an image classifier to a labelled dataset's channels, classes and (at least) its image size."""
-    size = max(max(data.image_size), spec.min_image_size)
-    size = -(-size // spec.size_multiple) * spec.size_multiple
+    size = max(max(data.image_size), spec.preprocess.min_image_size)
+    size = -(-size // spec.preprocess.size_multiple) * spec.preprocess.size_multiple
     if data.name not in ("fashion-mnist", "digits"):
         size = spec.image_shape[1]  # photos and folders are resized to the model's own size
     return adapt_spec(spec, num_classes=data.num_classes, in_chans=data.channels, image_size=size)
@@ -150,20 +150,20 @@ def apply_input_shape(spec: ModelSpec, shape: tuple[int, ...]) -> ModelSpec:
                               f"use {shape[0]},{c},{shape[2]},{shape[3]}")
     if (shape[2], shape[3]) == (h, w):
         return spec
-    if not spec.adaptable or shape[2] != shape[3] or shape[2] < spec.min_image_size or shape[2] % spec.size_multiple:
+    if not spec.card.adaptable or shape[2] != shape[3] or shape[2] < spec.preprocess.min_image_size or shape[2] % spec.preprocess.size_multiple:
         raise InputShapeError(
             f"{spec.name} cannot take {shape[2]}x{shape[3]} images",
-            f"use a square size >= {spec.min_image_size} that is a multiple of {spec.size_multiple}",
+            f"use a square size >= {spec.preprocess.min_image_size} that is a multiple of {spec.preprocess.size_multiple}",
         )
     return adapt_spec(spec, image_size=shape[2])
 
 
 def load_pretrained(model: nn.Module, spec: ModelSpec, weights: str) -> None:
     """Load torchvision pretrained weights, but only from the local torch hub cache (never download)."""
-    if spec.weights_enum is None:
+    if spec.card.weights_enum is None:
         raise WeightsError(f"{spec.name} has no named pretrained weights, and {weights!r} is not a file",
                            "pass a checkpoint path with --weights")
-    enum = spec.weights_enum()
+    enum = spec.card.weights_enum()
     member = weights.split(".")[-1]
     try:
         w = enum[member]
@@ -267,10 +267,13 @@ def factory_spec(name: str, model: nn.Module, shape: tuple[int, ...], options: M
     if mean is not None and len(mean) == 1 and len(shape) == 4:
         mean, std = mean * shape[1], (std or (1.0,)) * shape[1]
     return ModelSpec(
-        name=name, family="user", task="image-classification" if is_classifier else "custom",
-        builder=lambda: model, inputs=(TensorSpec("input", ("batch", *shape[1:])),), outputs=out_specs,
-        mean=mean, std=std, num_classes=int(outs[0].shape[1]) if is_classifier else None,
-        default_data="synthetic", atol=1e-4,
+        name=name, task="image-classification" if is_classifier else "custom", builder=lambda: model,
+        inputs=(TensorSpec("input", ("batch", *shape[1:])),), outputs=out_specs,
+        preprocess=Preprocess(mean=mean, std=std),
+        tolerance=Tolerance(atol=1e-4),
+        card=ModelCard(
+            family="user", default_data="synthetic", num_classes=int(outs[0].shape[1]) if is_classifier else None,
+        ),
     )
 
 
@@ -310,9 +313,10 @@ def load_onnx_file(path: Path, options: ModelOptions) -> Artifact:
     if mean is not None and len(mean) == 1 and is_image:
         mean, std = mean * int(first.shape[1]), (std or (1.0,)) * int(first.shape[1])
     spec = ModelSpec(
-        name=path.stem, family="onnx", task="image-classification" if is_classifier else "custom",
-        builder=_no_builder, inputs=inputs, outputs=outputs, mean=mean, std=std, num_classes=n_classes,
-        default_data="synthetic",
+        name=path.stem, task="image-classification" if is_classifier else "custom", builder=_no_builder,
+        inputs=inputs, outputs=outputs,
+        preprocess=Preprocess(mean=mean, std=std),
+        card=ModelCard(family="onnx", default_data="synthetic", num_classes=n_classes),
     )
     size = sum(p.stat().st_size for p in (path, path.with_name(path.name + ".data")) if p.exists())
     record = StageRecord("load", {"onnx": str(path)}, {"size_bytes": size, "opset": _opset(model)})

@@ -46,35 +46,61 @@ class TensorSpec:
 
 
 @dataclass(frozen=True)
-class ModelSpec:
-    """A zoo entry (or a user's model) with everything downstream derives from.
+class Preprocess:
+    """How a [0, 1] image becomes the model's input, and which image sizes the model accepts."""
 
-    ``builder(**build_args)`` returns a fresh ``torch.nn.Module`` in eval mode-ready state.
-    ``mean``/``std`` describe the expected normalisation of images scaled to [0, 1].
+    mean: tuple[float, ...] | None = None
+    std: tuple[float, ...] | None = None
+    min_image_size: int = 1
+    size_multiple: int = 1
+
+
+@dataclass(frozen=True)
+class Tolerance:
+    """How far an export's outputs may differ from the source model's and still count as validated."""
+
+    atol: float = 1e-4
+    rtol: float = 1e-3
+
+
+@dataclass(frozen=True)
+class ModelCard:
+    """What the catalogue says of a model: where it comes from and what it is for. Read by listing, by
+    loading (named pretrained weights, adapting the class count) and by the choice of default data."""
+
+    family: str = "custom"
+    paper: str = ""
+    default_data: str = "synthetic"
+    num_classes: int | None = None
+    adaptable: bool = False
+    """The builder takes ``num_classes``/``in_chans``/``image_size`` and can be rebuilt for other data."""
+    tiny_of: str | None = None
+    weights_enum: Callable[[], Any] | None = None
+    export_notes: str = ""
+
+
+_GROUPS = {"preprocess": Preprocess, "tolerance": Tolerance, "card": ModelCard}
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    """A zoo entry (or a user's model): how to build it and its I/O contract, with the preprocessing, the
+    validation tolerance and the catalogue facts in groups of their own.
+
+    ``builder(**build_args)`` returns a fresh ``torch.nn.Module``.
     """
 
     name: str
-    family: str
     task: str
     builder: Callable[..., Any]
     inputs: tuple[TensorSpec, ...]
     outputs: tuple[TensorSpec, ...]
     build_args: dict[str, Any] = field(default_factory=dict)
-    mean: tuple[float, ...] | None = None
-    std: tuple[float, ...] | None = None
-    atol: float = 1e-4
-    rtol: float = 1e-3
-    paper: str = ""
-    default_data: str = "synthetic"
-    num_classes: int | None = None
-    adaptable: bool = False
-    tiny_of: str | None = None
-    weights_enum: Callable[[], Any] | None = None
-    export_notes: str = ""
-    min_image_size: int = 1
-    size_multiple: int = 1
     dims: dict[str, int] = field(default_factory=dict)
     """Sizes of symbolic dims other than ``batch`` (e.g. ``{"seq": 32}``) for generated inputs."""
+    preprocess: Preprocess = Preprocess()
+    tolerance: Tolerance = Tolerance()
+    card: ModelCard = ModelCard()
     hints: dict[str, dict[str, Any]] = field(default_factory=dict)
     """Per-backend hints, plain data read only by the backend they name (each reader documents its keys):
     ``quantize.method`` (the method when none is asked for: ``dynamic`` suits transformers and recurrent nets),
@@ -110,7 +136,17 @@ class ModelSpec:
         return int(c), int(h), int(w)
 
     def replace(self, **changes: Any) -> ModelSpec:
-        return dataclasses.replace(self, **changes)
+        """A copy with ``changes``: top-level fields, or fields of a group by their own name (``mean=``,
+        ``num_classes=``, ``atol=``)."""
+        top = {k: v for k, v in changes.items() if k in self.__dataclass_fields__}
+        for group, cls in _GROUPS.items():
+            inner = {k: changes[k] for k in cls.__dataclass_fields__ if k in changes}
+            if inner:
+                top[group] = dataclasses.replace(top.get(group, getattr(self, group)), **inner)
+        unknown = set(changes) - set(top) - {k for cls in _GROUPS.values() for k in cls.__dataclass_fields__}
+        if unknown:
+            raise TypeError(f"ModelSpec has no field {', '.join(sorted(unknown))}")
+        return dataclasses.replace(self, **top)
 
     def example_inputs(self, batch: int = 1, seed: int = 0) -> dict[str, np.ndarray]:
         """Inputs generated from the declared signature (uniform in the value range; ints for token ids)."""
@@ -125,9 +161,10 @@ class ModelSpec:
                 out[t.name] = np.ones(shape, dtype=bool)
             else:
                 x = rng.uniform(lo, hi, size=shape).astype(t.dtype)
-                if self.is_image_model and self.mean is not None and self.std is not None:
-                    mean = np.asarray(self.mean, dtype=np.float32).reshape(1, -1, 1, 1)
-                    x = (x - mean) / np.asarray(self.std, dtype=np.float32).reshape(1, -1, 1, 1)
+                pre = self.preprocess
+                if self.is_image_model and pre.mean is not None and pre.std is not None:
+                    mean = np.asarray(pre.mean, dtype=np.float32).reshape(1, -1, 1, 1)
+                    x = (x - mean) / np.asarray(pre.std, dtype=np.float32).reshape(1, -1, 1, 1)
                 out[t.name] = x
         return out
 

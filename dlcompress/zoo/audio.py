@@ -19,7 +19,7 @@ from dlcompress.toolkit.audio import (
     MU_LAW_LEVELS,
     N_MELS,
 )
-from dlcompress.toolkit.spec import ModelSpec, TensorSpec
+from dlcompress.toolkit.spec import ModelCard, ModelSpec, TensorSpec, Tolerance
 from dlcompress.zoo.evaluators import register_task_evaluators
 from dlcompress.zoo.registry import register
 
@@ -116,25 +116,31 @@ class CTCAcousticModel(nn.Module):
 
 def _register_wavenet(name: str, tiny_of: str | None, time: int, **args: int) -> None:
     register(ModelSpec(
-        name=name, family="wavenet", task="audio-generation", builder=WaveNet,
+        name=name, task="audio-generation", builder=WaveNet,
         inputs=(TensorSpec("audio", ("batch", 1, "time"), value_range=(-1.0, 1.0)),),
         outputs=(TensorSpec("logits", ("batch", MU_LAW_LEVELS, "time")),), build_args=args, dims={"time": time},
-        atol=1e-3, rtol=1e-3, paper=WAVENET, default_data="speech-waveforms", num_classes=MU_LAW_LEVELS,
-        tiny_of=tiny_of,
+        tolerance=Tolerance(atol=1e-3, rtol=1e-3),
+        card=ModelCard(
+            family="wavenet", paper=WAVENET, default_data="speech-waveforms", num_classes=MU_LAW_LEVELS,
+            tiny_of=tiny_of,
+        ),
     ))
 
 
 def _register_ctc(name: str, tiny_of: str | None, **args: int) -> None:
     frames = 200  # 2 s of 16 kHz audio (10 ms hop): the spoken-digits utterances (at most ~1.8 s) are padded to it
     register(ModelSpec(
-        name=name, family="ctc", task="speech-recognition", builder=CTCAcousticModel,
+        name=name, task="speech-recognition", builder=CTCAcousticModel,
         inputs=(TensorSpec("features", ("batch", N_MELS, "frames"), value_range=(-14.0, 7.0)),),
         outputs=(TensorSpec("log_probs", ("batch", "steps", len(ALPHABET))),), build_args=args,
-        dims={"frames": frames, "steps": (frames + 1) // 2}, atol=1e-4, rtol=1e-3, paper=GRAVES,
-        default_data="spoken-digits", num_classes=len(ALPHABET), tiny_of=tiny_of,
+        dims={"frames": frames, "steps": (frames + 1) // 2},
         hints={"quantize": {"method": "dynamic"}, "onnx": {"routes": ("torchscript", "dynamo")}},
-        export_notes="TorchScript exporter first: torch.export traces the LSTM step by step with a dynamic frame "
+        tolerance=Tolerance(atol=1e-4, rtol=1e-3),
+        card=ModelCard(
+            family="ctc", paper=GRAVES, default_data="spoken-digits", num_classes=len(ALPHABET), tiny_of=tiny_of,
+            export_notes="TorchScript exporter first: torch.export traces the LSTM step by step with a dynamic frame "
                      "count (~50 s at 40 frames, minutes at 200); both routes give one ONNX LSTM op",
+        ),
     ))
 
 

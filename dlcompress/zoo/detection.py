@@ -17,7 +17,7 @@ from functools import partial
 import torch
 from torch import nn
 
-from dlcompress.toolkit.spec import ModelSpec, TensorSpec
+from dlcompress.toolkit.spec import ModelCard, ModelSpec, Preprocess, TensorSpec, Tolerance
 from dlcompress.zoo.registry import register
 from dlcompress.zoo.vision import IMAGENET_MEAN, IMAGENET_STD
 
@@ -369,17 +369,23 @@ DETECTION_EXPORT_NOTES = ("torch.export (dynamo) fails on data-dependent shapes 
 for _name, (_family, _kind, _masks, _size, _paper) in DETECTORS.items():
     _ins, _outs = detection_io(_size, COCO_CLASSES, _masks)
     register(ModelSpec(
-        name=_name, family=_family, task=DETECTION_TASK, builder=partial(build_detector, _name),
-        inputs=_ins, outputs=_outs, build_args={"num_classes": COCO_CLASSES, "masks": _masks},
-        atol=1e-2, rtol=1e-3, paper=_paper, default_data="photos", num_classes=COCO_CLASSES,
-        export_notes=DETECTION_EXPORT_NOTES, hints=DETECTION_HINTS,
+        name=_name, task=DETECTION_TASK, builder=partial(build_detector, _name), inputs=_ins, outputs=_outs,
+        build_args={"num_classes": COCO_CLASSES, "masks": _masks}, hints=DETECTION_HINTS,
+        tolerance=Tolerance(atol=1e-2, rtol=1e-3),
+        card=ModelCard(
+            family=_family, paper=_paper, default_data="photos", num_classes=COCO_CLASSES,
+            export_notes=DETECTION_EXPORT_NOTES,
+        ),
     ))
     _ins, _outs = detection_io(TINY_SIZE, TINY_CLASSES, _masks)
     register(ModelSpec(
-        name=f"{_name}_tiny", family=_family, task=DETECTION_TASK, builder=partial(build_tiny_detector, _kind),
-        inputs=_ins, outputs=_outs, build_args={"num_classes": TINY_CLASSES, "image_size": TINY_SIZE},
-        atol=1e-2, rtol=1e-3, paper=_paper, default_data="photos", num_classes=TINY_CLASSES, tiny_of=_name,
-        export_notes=DETECTION_EXPORT_NOTES, hints=DETECTION_HINTS,
+        name=f"{_name}_tiny", task=DETECTION_TASK, builder=partial(build_tiny_detector, _kind), inputs=_ins,
+        outputs=_outs, build_args={"num_classes": TINY_CLASSES, "image_size": TINY_SIZE}, hints=DETECTION_HINTS,
+        tolerance=Tolerance(atol=1e-2, rtol=1e-3),
+        card=ModelCard(
+            family=_family, paper=_paper, default_data="photos", num_classes=TINY_CLASSES, tiny_of=_name,
+            export_notes=DETECTION_EXPORT_NOTES,
+        ),
     ))
 
 SEGMENTERS = {
@@ -390,12 +396,16 @@ SEGMENTERS = {
 for _name, (_family, _kind, _paper) in SEGMENTERS.items():
     for _tiny, _size, _classes in ((False, 512, VOC_CLASSES), (True, TINY_SIZE, TINY_CLASSES)):
         register(ModelSpec(
-            name=f"{_name}_tiny" if _tiny else _name, family=_family, task=SEGMENTATION_TASK,
+            name=f"{_name}_tiny" if _tiny else _name, task=SEGMENTATION_TASK,
             builder=partial(build_tiny_segmenter, _kind) if _tiny else partial(build_segmenter, _name),
             inputs=(TensorSpec("image", ("batch", 3, _size, _size)),),
-            outputs=(TensorSpec("logits", ("batch", _classes, _size, _size)),),
-            build_args={"num_classes": _classes}, mean=IMAGENET_MEAN, std=IMAGENET_STD, atol=1e-2, rtol=1e-3,
-            paper=_paper, default_data="photos", num_classes=_classes, tiny_of=_name if _tiny else None,
+            outputs=(TensorSpec("logits", ("batch", _classes, _size, _size)),), build_args={"num_classes": _classes},
+            preprocess=Preprocess(mean=IMAGENET_MEAN, std=IMAGENET_STD),
+            tolerance=Tolerance(atol=1e-2, rtol=1e-3),
+            card=ModelCard(
+                family=_family, paper=_paper, default_data="photos", num_classes=_classes,
+                tiny_of=_name if _tiny else None,
+            ),
         ))
 
 YOLO_PAPER = "Redmon et al., You Only Look Once: Unified, Real-Time Object Detection, 2016 (arXiv:1506.02640)"
@@ -403,10 +413,13 @@ for _tiny, _args in ((False, {"layout": "darknet24", "grid": 7, "boxes": 2, "cla
                      (True, {"layout": "fast", "grid": 4, "boxes": 2, "classes": 3, "image_size": 128, "hidden": 64})):
     _s, _depth = _args["image_size"], _args["boxes"] * 5 + _args["classes"]
     register(ModelSpec(
-        name="yolo_v1_tiny" if _tiny else "yolo_v1", family="yolo", task=DETECTION_TASK, builder=YOLOv1,
+        name="yolo_v1_tiny" if _tiny else "yolo_v1", task=DETECTION_TASK, builder=YOLOv1,
         inputs=(TensorSpec("image", ("batch", 3, _s, _s)),),
-        outputs=(TensorSpec("grid", ("batch", _args["grid"], _args["grid"], _depth)),),
-        build_args=_args, atol=1e-3, rtol=1e-3, paper=YOLO_PAPER, default_data="photos",
-        num_classes=_args["classes"], tiny_of="yolo_v1" if _tiny else None,
-        export_notes="outputs the raw grid; decode_yolo_v1 / yolo_v1_detect (with NMS) turn it into boxes",
+        outputs=(TensorSpec("grid", ("batch", _args["grid"], _args["grid"], _depth)),), build_args=_args,
+        tolerance=Tolerance(atol=1e-3, rtol=1e-3),
+        card=ModelCard(
+            family="yolo", paper=YOLO_PAPER, default_data="photos", num_classes=_args["classes"],
+            tiny_of="yolo_v1" if _tiny else None,
+            export_notes="outputs the raw grid; decode_yolo_v1 / yolo_v1_detect (with NMS) turn it into boxes",
+        ),
     ))

@@ -8,7 +8,9 @@ uniform in [-1, 1], as in the DCGAN paper, so inputs generated from the signatur
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from functools import partial
+from typing import Any
 
 import torch
 from torch import nn
@@ -193,8 +195,11 @@ def _image(name: str, channels: int, size: int) -> TensorSpec:
     return TensorSpec(name, ("batch", channels, size, size))
 
 
-def _register(name: str, tiny: bool, **fields: object) -> None:
-    register(ModelSpec(name=f"{name}_tiny" if tiny else name, tiny_of=name if tiny else None, **fields))  # type: ignore[arg-type]
+def _register(name: str, tiny: bool, *, task: str, builder: Callable[..., nn.Module], inputs: tuple[TensorSpec, ...],
+              outputs: tuple[TensorSpec, ...], **fields: Any) -> None:
+    """Register one entry; ``fields`` are the rest of the spec by name, grouped by ``ModelSpec.replace``."""
+    spec = ModelSpec(name=f"{name}_tiny" if tiny else name, task=task, builder=builder, inputs=inputs, outputs=outputs)
+    register(spec.replace(tiny_of=name if tiny else None, **fields))
 
 
 for _tiny, _nz, _w, _size in ((False, 100, 64, 64), (True, 16, 8, 16)):

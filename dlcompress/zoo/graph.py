@@ -12,7 +12,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from dlcompress.toolkit.spec import ModelSpec, TensorSpec
+from dlcompress.toolkit.spec import ModelCard, ModelSpec, TensorSpec, Tolerance
 from dlcompress.zoo.evaluators import register_task_evaluators
 from dlcompress.zoo.registry import register
 
@@ -60,12 +60,13 @@ class GCN(nn.Module):
 
 def _register(name: str, tiny_of: str | None, nodes: int, data: str, **args: int) -> None:
     register(ModelSpec(
-        name=name, family="gcn", task="node-classification", builder=GCN,
+        name=name, task="node-classification", builder=GCN,
         inputs=(TensorSpec("features", ("batch", "nodes", args["in_features"])),
                 TensorSpec("adjacency", ("batch", "nodes", "nodes"))),
-        outputs=(TensorSpec("logits", ("batch", "nodes", args["num_classes"])),),
-        build_args=args, dims={"nodes": nodes}, atol=1e-4, rtol=1e-3, paper=KIPF, default_data=data,
-        num_classes=args["num_classes"], tiny_of=tiny_of,
+        outputs=(TensorSpec("logits", ("batch", "nodes", args["num_classes"])),), build_args=args,
+        dims={"nodes": nodes},
+        tolerance=Tolerance(atol=1e-4, rtol=1e-3),
+        card=ModelCard(family="gcn", paper=KIPF, default_data=data, num_classes=args["num_classes"], tiny_of=tiny_of),
     ))
 
 

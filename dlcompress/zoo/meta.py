@@ -13,7 +13,7 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
-from dlcompress.toolkit.spec import ModelSpec, image_classifier_io
+from dlcompress.toolkit.spec import ModelCard, ModelSpec, Tolerance, image_classifier_io
 from dlcompress.zoo.registry import register
 
 TASK = "few-shot-classification"
@@ -95,9 +95,11 @@ MAML_PAPER = ("Finn et al., Model-Agnostic Meta-Learning for Fast Adaptation of 
 for _tiny, _chans, _size, _width in ((False, 3, 84, 32), (True, 1, 28, 8)):
     _ins, _outs = image_classifier_io(_chans, _size, 5)
     register(ModelSpec(
-        name="maml_convnet4_tiny" if _tiny else "maml_convnet4", family="maml", task=TASK, builder=ConvNet4,
-        inputs=_ins, outputs=_outs,
-        build_args={"num_classes": 5, "in_chans": _chans, "image_size": _size, "width": _width},
-        atol=1e-4, paper=MAML_PAPER, default_data="digits" if _tiny else "photos", num_classes=5,
-        tiny_of="maml_convnet4" if _tiny else None,
+        name="maml_convnet4_tiny" if _tiny else "maml_convnet4", task=TASK, builder=ConvNet4, inputs=_ins,
+        outputs=_outs, build_args={"num_classes": 5, "in_chans": _chans, "image_size": _size, "width": _width},
+        tolerance=Tolerance(atol=1e-4),
+        card=ModelCard(
+            family="maml", paper=MAML_PAPER, default_data="digits" if _tiny else "photos", num_classes=5,
+            tiny_of="maml_convnet4" if _tiny else None,
+        ),
     ))

@@ -12,7 +12,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from dlcompress.toolkit.spec import ModelSpec, TensorSpec
+from dlcompress.toolkit.spec import ModelCard, ModelSpec, TensorSpec, Tolerance
 from dlcompress.zoo.registry import register
 
 TASK = "metric-embedding"
@@ -131,19 +131,27 @@ def _embeddings(names: Sequence[str], dim: int) -> tuple[TensorSpec, ...]:
 for _tiny, _args in ((False, SIAMESE_ARGS), (True, TINY_ARGS)):
     _s, _d = _args["image_size"], _args["embedding_dim"]
     register(ModelSpec(
-        name="siamese_net_tiny" if _tiny else "siamese_net", family="siamese", task=TASK, builder=build_siamese,
-        inputs=_images(("left", "right"), _s),  # type: ignore[arg-type]
-        outputs=(*_embeddings(("embedding_left", "embedding_right"), _d), TensorSpec("distance", ("batch",))),  # type: ignore[arg-type]
-        build_args=dict(_args), atol=1e-4, paper=SIAMESE_PAPER, default_data="fashion-mnist",
-        tiny_of="siamese_net" if _tiny else None,
+        name="siamese_net_tiny" if _tiny else "siamese_net", task=TASK, builder=build_siamese,
+        inputs=_images(("left", "right"), _s),
+        outputs=(*_embeddings(("embedding_left", "embedding_right"), _d), TensorSpec("distance", ("batch",))),
+        build_args=dict(_args),
+        tolerance=Tolerance(atol=1e-4),
+        card=ModelCard(
+            family="siamese", paper=SIAMESE_PAPER, default_data="fashion-mnist",
+            tiny_of="siamese_net" if _tiny else None,
+        ),
     ))
 for _tiny, _args in ((False, TRIPLET_ARGS), (True, TINY_ARGS)):
     _s, _d = _args["image_size"], _args["embedding_dim"]
     register(ModelSpec(
-        name="triplet_net_tiny" if _tiny else "triplet_net", family="triplet", task=TASK, builder=build_triplet,
-        inputs=_images(("anchor", "positive", "negative"), _s),  # type: ignore[arg-type]
+        name="triplet_net_tiny" if _tiny else "triplet_net", task=TASK, builder=build_triplet,
+        inputs=_images(("anchor", "positive", "negative"), _s),
         outputs=(*_embeddings(("embedding_anchor", "embedding_positive", "embedding_negative"), _d),  # type: ignore[arg-type]
                  TensorSpec("distance_positive", ("batch",)), TensorSpec("distance_negative", ("batch",))),
-        build_args=dict(_args), atol=1e-4, paper=TRIPLET_PAPER, default_data="fashion-mnist",
-        tiny_of="triplet_net" if _tiny else None,
+        build_args=dict(_args),
+        tolerance=Tolerance(atol=1e-4),
+        card=ModelCard(
+            family="triplet", paper=TRIPLET_PAPER, default_data="fashion-mnist",
+            tiny_of="triplet_net" if _tiny else None,
+        ),
     ))

@@ -10,7 +10,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from dlcompress.toolkit.spec import ModelSpec, TensorSpec
+from dlcompress.toolkit.spec import ModelCard, ModelSpec, TensorSpec, Tolerance
 from dlcompress.zoo.evaluators import register_task_evaluators
 from dlcompress.zoo.registry import register
 
@@ -176,37 +176,47 @@ def _board(planes: int) -> tuple[TensorSpec, ...]:
 
 def _register_policy(name: str, tiny_of: str | None, **args: int) -> None:
     register(ModelSpec(
-        name=name, family="alphago", task="go-policy", builder=AlphaGoPolicy, inputs=_board(ALPHAGO_PLANES),
-        outputs=(TensorSpec("move_probs", ("batch", BOARD * BOARD)),), build_args=args, atol=1e-5, rtol=1e-3,
-        paper=ALPHAGO, default_data="go-positions", num_classes=BOARD * BOARD, tiny_of=tiny_of,
+        name=name, task="go-policy", builder=AlphaGoPolicy, inputs=_board(ALPHAGO_PLANES),
+        outputs=(TensorSpec("move_probs", ("batch", BOARD * BOARD)),), build_args=args,
         hints={"onnxruntime": {"op_types": WEIGHTED_OPS}},
+        tolerance=Tolerance(atol=1e-5, rtol=1e-3),
+        card=ModelCard(
+            family="alphago", paper=ALPHAGO, default_data="go-positions", num_classes=BOARD * BOARD, tiny_of=tiny_of,
+        ),
     ))
 
 
 def _register_value(name: str, tiny_of: str | None, **args: int) -> None:
     register(ModelSpec(
-        name=name, family="alphago", task="go-value", builder=AlphaGoValue, inputs=_board(ALPHAGO_PLANES + 1),
-        outputs=(TensorSpec("value", ("batch", 1)),), build_args=args, atol=1e-4, rtol=1e-3,
-        paper=ALPHAGO, default_data="go-positions", tiny_of=tiny_of,
+        name=name, task="go-value", builder=AlphaGoValue, inputs=_board(ALPHAGO_PLANES + 1),
+        outputs=(TensorSpec("value", ("batch", 1)),), build_args=args,
+        tolerance=Tolerance(atol=1e-4, rtol=1e-3),
+        card=ModelCard(family="alphago", paper=ALPHAGO, default_data="go-positions", tiny_of=tiny_of),
     ))
 
 
 def _register_zero(name: str, tiny_of: str | None, **args: int) -> None:
     register(ModelSpec(
-        name=name, family="alphago", task="go-policy-value", builder=AlphaGoZeroNet, inputs=_board(ZERO_PLANES),
+        name=name, task="go-policy-value", builder=AlphaGoZeroNet, inputs=_board(ZERO_PLANES),
         outputs=(TensorSpec("move_probs", ("batch", BOARD * BOARD + 1)), TensorSpec("value", ("batch", 1))),
-        build_args=args, atol=1e-4, rtol=1e-3, paper=ALPHAGO_ZERO, default_data="go-positions",
-        num_classes=BOARD * BOARD + 1, tiny_of=tiny_of, hints={"onnxruntime": {"op_types": WEIGHTED_OPS}},
+        build_args=args, hints={"onnxruntime": {"op_types": WEIGHTED_OPS}},
+        tolerance=Tolerance(atol=1e-4, rtol=1e-3),
+        card=ModelCard(
+            family="alphago", paper=ALPHAGO_ZERO, default_data="go-positions", num_classes=BOARD * BOARD + 1,
+            tiny_of=tiny_of,
+        ),
     ))
 
 
 def _register_atari(name: str, tiny_of: str | None, builder: type[nn.Module], paper: str,
                     outputs: tuple[TensorSpec, ...], task: str, **args: object) -> None:
     register(ModelSpec(
-        name=name, family="atari", task=task, builder=builder,
-        inputs=(TensorSpec("frames", ("batch", 4, 84, 84)),), outputs=outputs, build_args=args,
-        atol=1e-4, rtol=1e-3, paper=paper, default_data="atari-frames", num_classes=ATARI_ACTIONS, tiny_of=tiny_of,
-        hints={"onnxruntime": {"op_types": WEIGHTED_OPS}},
+        name=name, task=task, builder=builder, inputs=(TensorSpec("frames", ("batch", 4, 84, 84)),), outputs=outputs,
+        build_args=args, hints={"onnxruntime": {"op_types": WEIGHTED_OPS}},
+        tolerance=Tolerance(atol=1e-4, rtol=1e-3),
+        card=ModelCard(
+            family="atari", paper=paper, default_data="atari-frames", num_classes=ATARI_ACTIONS, tiny_of=tiny_of,
+        ),
     ))
 
 

@@ -16,7 +16,7 @@ import math
 import torch
 from torch import nn
 
-from dlcompress.toolkit.spec import ModelSpec, TensorSpec
+from dlcompress.toolkit.spec import ModelCard, ModelSpec, TensorSpec, Tolerance
 from dlcompress.zoo.evaluators import register_task_evaluators
 from dlcompress.zoo.registry import register
 
@@ -181,33 +181,38 @@ def token_inputs(vocab: int, *names: str) -> tuple[TensorSpec, ...]:
 def _register_transformer(name: str, tiny_of: str | None, seq: int, **args: int) -> None:
     vocab = args["vocab_size"]
     register(ModelSpec(
-        name=name, family="transformer", task="translation", builder=Seq2SeqTransformer,
+        name=name, task="translation", builder=Seq2SeqTransformer,
         inputs=(TensorSpec("src_ids", ("batch", "src_seq"), "int64", (0, vocab)),
                 TensorSpec("tgt_ids", ("batch", "tgt_seq"), "int64", (0, vocab))),
-        outputs=(TensorSpec("logits", ("batch", "tgt_seq", vocab)),),
-        build_args=args, dims={"src_seq": seq, "tgt_seq": seq}, atol=1e-3, rtol=1e-3, paper=VASWANI,
-        default_data="text-pairs", tiny_of=tiny_of, hints={"quantize": {"method": "dynamic"}},
+        outputs=(TensorSpec("logits", ("batch", "tgt_seq", vocab)),), build_args=args,
+        dims={"src_seq": seq, "tgt_seq": seq}, hints={"quantize": {"method": "dynamic"}},
+        tolerance=Tolerance(atol=1e-3, rtol=1e-3),
+        card=ModelCard(family="transformer", paper=VASWANI, default_data="text-pairs", tiny_of=tiny_of),
     ))
 
 
 def _register_bert(name: str, tiny_of: str | None, seq: int, **args: int) -> None:
     register(ModelSpec(
-        name=name, family="bert", task="text-classification", builder=BertClassifier,
+        name=name, task="text-classification", builder=BertClassifier,
         inputs=token_inputs(args["vocab_size"], "input_ids", "attention_mask"),
-        outputs=(TensorSpec("logits", ("batch", TEXT_CLASSES)),),
-        build_args={**args, "num_labels": TEXT_CLASSES}, dims={"seq": seq}, atol=1e-4, rtol=1e-3, paper=DEVLIN,
-        default_data="text-topics", num_classes=TEXT_CLASSES, tiny_of=tiny_of, hints={"quantize": {"method": "dynamic"}},
+        outputs=(TensorSpec("logits", ("batch", TEXT_CLASSES)),), build_args={**args, "num_labels": TEXT_CLASSES},
+        dims={"seq": seq}, hints={"quantize": {"method": "dynamic"}},
+        tolerance=Tolerance(atol=1e-4, rtol=1e-3),
+        card=ModelCard(
+            family="bert", paper=DEVLIN, default_data="text-topics", num_classes=TEXT_CLASSES, tiny_of=tiny_of,
+        ),
     ))
 
 
 def _register_gpt(name: str, tiny_of: str | None, seq: int, **args: int) -> None:
     vocab = args["vocab_size"]
     register(ModelSpec(
-        name=name, family="gpt", task="language-modeling", builder=GptLM,
+        name=name, task="language-modeling", builder=GptLM,
         inputs=token_inputs(vocab, "input_ids", "attention_mask"),
-        outputs=(TensorSpec("logits", ("batch", "seq", vocab)),),
-        build_args=args, dims={"seq": seq}, atol=1e-3, rtol=1e-3, paper=RADFORD, default_data="text-lm",
-        tiny_of=tiny_of, hints={"quantize": {"method": "dynamic"}},
+        outputs=(TensorSpec("logits", ("batch", "seq", vocab)),), build_args=args, dims={"seq": seq},
+        hints={"quantize": {"method": "dynamic"}},
+        tolerance=Tolerance(atol=1e-3, rtol=1e-3),
+        card=ModelCard(family="gpt", paper=RADFORD, default_data="text-lm", tiny_of=tiny_of),
     ))
 
 

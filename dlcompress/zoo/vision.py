@@ -16,7 +16,7 @@ from functools import partial
 import torch
 from torch import nn
 
-from dlcompress.toolkit.spec import ModelSpec, image_classifier_io
+from dlcompress.toolkit.spec import ModelCard, ModelSpec, Preprocess, Tolerance, image_classifier_io
 from dlcompress.zoo.registry import register
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
@@ -122,23 +122,29 @@ TORCHVISION_CLASSIFIERS = {
 for _arch, (_family, _paper) in TORCHVISION_CLASSIFIERS.items():
     _ins, _outs = image_classifier_io(3, 224, 1000)
     register(ModelSpec(
-        name=_arch, family=_family, task="image-classification",
-        builder=partial(build_torchvision, _arch),
-        inputs=_ins, outputs=_outs,
-        build_args={"num_classes": 1000, "in_chans": 3, "image_size": 224},
-        mean=IMAGENET_MEAN, std=IMAGENET_STD,
-        atol=1e-3 if _arch in ("vit_b_16", "densenet121", "wide_resnet50_2", "vgg16") else 5e-4,
-        paper=_paper, default_data="photos", num_classes=1000, adaptable=True,
-        weights_enum=_weights_enum(_arch),
-        min_image_size=32, size_multiple=16 if _arch.startswith("vit") else 1,
+        name=_arch, task="image-classification", builder=partial(build_torchvision, _arch), inputs=_ins,
+        outputs=_outs, build_args={"num_classes": 1000, "in_chans": 3, "image_size": 224},
+        preprocess=Preprocess(
+            mean=IMAGENET_MEAN, std=IMAGENET_STD, min_image_size=32,
+            size_multiple=16 if _arch.startswith("vit") else 1,
+        ),
+        tolerance=Tolerance(atol=1e-3 if _arch in ("vit_b_16", "densenet121", "wide_resnet50_2", "vgg16") else 5e-4),
+        card=ModelCard(
+            family=_family, paper=_paper, default_data="photos", num_classes=1000, adaptable=True,
+            weights_enum=_weights_enum(_arch),
+        ),
     ))
 
 _ins, _outs = image_classifier_io(1, 28, 10)
 register(ModelSpec(
-    name="small_cnn", family="cnn", task="image-classification", builder=SmallCNN,
-    inputs=_ins, outputs=_outs, build_args={"num_classes": 10, "in_chans": 1, "image_size": 28},
-    atol=1e-4, paper="LeCun et al., Gradient-Based Learning Applied to Document Recognition, 1998 (LeNet family)",
-    default_data="fashion-mnist", num_classes=10, adaptable=True, min_image_size=8,
+    name="small_cnn", task="image-classification", builder=SmallCNN, inputs=_ins, outputs=_outs,
+    build_args={"num_classes": 10, "in_chans": 1, "image_size": 28},
+    preprocess=Preprocess(min_image_size=8),
+    tolerance=Tolerance(atol=1e-4),
+    card=ModelCard(
+        family="cnn", paper="LeCun et al., Gradient-Based Learning Applied to Document Recognition, 1998 (LeNet family)",
+        default_data="fashion-mnist", num_classes=10, adaptable=True,
+    ),
 ))
 
 
@@ -439,10 +445,13 @@ def _register_classifier(name: str, family: str, builder: Callable[..., nn.Modul
                          size_multiple: int = 1) -> None:
     ins, outs = image_classifier_io(3, size, classes)
     register(ModelSpec(
-        name=name, family=family, task="image-classification", builder=builder, inputs=ins, outputs=outs,
+        name=name, task="image-classification", builder=builder, inputs=ins, outputs=outs,
         build_args={"num_classes": classes, "in_chans": 3, "image_size": size},
-        mean=IMAGENET_MEAN, std=IMAGENET_STD, atol=atol, rtol=rtol, paper=paper, default_data="photos", num_classes=classes,
-        adaptable=True, tiny_of=tiny_of, min_image_size=32, size_multiple=size_multiple,
+        preprocess=Preprocess(mean=IMAGENET_MEAN, std=IMAGENET_STD, min_image_size=32, size_multiple=size_multiple),
+        tolerance=Tolerance(atol=atol, rtol=rtol),
+        card=ModelCard(
+            family=family, paper=paper, default_data="photos", num_classes=classes, adaptable=True, tiny_of=tiny_of,
+        ),
     ))
 
 

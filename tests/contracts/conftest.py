@@ -115,7 +115,7 @@ def transform() -> Any:
 
     spec = MODELS.get(MODEL)
     c, h, w = spec.image_shape
-    return ImageTransform(c, (h, w), spec.mean, spec.std)
+    return ImageTransform(c, (h, w), spec.preprocess.mean, spec.preprocess.std)
 
 
 @pytest.fixture(scope="session")

@@ -43,13 +43,13 @@ def model_for(name: str, kind: str):
     from dlcompress.zoo.registry import MODELS
 
     specs = [MODELS.get(n) for n in MODELS.names()]
-    candidates = [s for s in specs if s.default_data == name]
+    candidates = [s for s in specs if s.card.default_data == name]
     if kind == "image":
         candidates = [s for s in candidates if s.is_image_model] or [MODELS.get(MODEL)]
     if not candidates:
         pytest.fail(f"no zoo entry names {name!r} as its default_data, so no spec to load it for")
     # one input before several, tiny variants before full-size ones, then the smallest input
-    return min(candidates, key=lambda s: (len(s.inputs), s.tiny_of is None, input_size(s), s.name))
+    return min(candidates, key=lambda s: (len(s.inputs), s.card.tiny_of is None, input_size(s), s.name))
 
 
 class Loaded:
@@ -112,7 +112,7 @@ class DatasetContract:
             assert item.dtype == np.uint8 and item.ndim == 3
             assert item.shape[2] == splits.channels and tuple(item.shape[:2]) == tuple(splits.image_size)
         c, h, w = spec.image_shape
-        x = ImageTransform(c, (h, w), spec.mean, spec.std)(split.batch(range(n)))
+        x = ImageTransform(c, (h, w), spec.preprocess.mean, spec.preprocess.std)(split.batch(range(n)))
         assert x.dtype == np.float32 and x.shape == spec.inputs[0].concrete_shape(n)
         return {t.name: x for t in spec.inputs}
 

@@ -49,7 +49,7 @@ class ExporterContract:
         art = exports.get(plugin).artifact
         spec = reference.spec
         feeds = [{k: v[:8] for k, v in evaluation.items()}, spec.example_inputs(1, seed=1)]
-        result = validate_outputs(default_runtime(reference), default_runtime(art), feeds, spec.atol, spec.rtol)
+        result = validate_outputs(default_runtime(reference), default_runtime(art), feeds, spec.tolerance.atol, spec.tolerance.rtol)
         assert result.passed, result.problems
         assert [c.name for c in result.checks] == [t.name for t in spec.outputs]
         assert all(c.passed and c.shape is not None for c in result.checks)

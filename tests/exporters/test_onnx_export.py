@@ -16,7 +16,7 @@ def test_export_validates_with_dynamic_batch(tmp_path, route):
     model = onnx.load(str(onnx_art.path))
     assert [o.name for o in model.graph.output] == ["logits"]
     feeds = [art.spec.example_inputs(b, seed=b) for b in (1, 3)]
-    result = validate_outputs(open_runtime(art), open_runtime(onnx_art), feeds, art.spec.atol, art.spec.rtol)
+    result = validate_outputs(open_runtime(art), open_runtime(onnx_art), feeds, art.spec.tolerance.atol, art.spec.tolerance.rtol)
     assert result.passed, result.problems
     assert result.max_abs_diff < 1e-4
 

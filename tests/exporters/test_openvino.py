@@ -48,7 +48,7 @@ def test_export_validates_fp32_with_f32_precision(ov, tmp_path, name):
     rt = open_runtime(ir)
     assert rt.describe()["inference_precision"] == "f32" and rt.output_names == ["logits"]
     feeds = [art.spec.example_inputs(b, seed=b) for b in (1, 3)]  # dynamic batch
-    result = validate_outputs(open_runtime(art), rt, feeds, art.spec.atol, art.spec.rtol)
+    result = validate_outputs(open_runtime(art), rt, feeds, art.spec.tolerance.atol, art.spec.tolerance.rtol)
     assert result.passed, result.problems
 
 

@@ -63,7 +63,7 @@ def test_input_bridge_turns_student_batches_into_teacher_inputs(fmnist):
     x = torch.rand(2, 1, 28, 28)
     y = bridge(x)
     assert y.shape == (2, 1, 32, 32)
-    mean, std = teacher.mean[0], teacher.std[0]
+    mean, std = teacher.preprocess.mean[0], teacher.preprocess.std[0]
     assert float((y * std + mean).min()) >= -1e-4 and float((y * std + mean).max()) <= 1 + 1e-4
     assert input_bridge(student, student)(x) is x
 

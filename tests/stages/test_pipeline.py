@@ -109,13 +109,14 @@ def test_user_errors(cli, trained_small_cnn, tmp_path):
 @pytest.mark.slow
 def test_resnet18_prune_distill_export_quantize(cli, tmp_path):
     """Real size: ResNet-18 (1x32x32, 10 classes) trained briefly by dlcompress train, pruned to half its MACs,
-    recovered by distillation, exported and quantized in one command."""
+    recovered by distillation, exported and quantized in one command (measured on 2,500 training images: top-1
+    0.68 trained, 0.38 pruned, 0.75 distilled, 0.76 int8)."""
     ckpt = tmp_path / "r18.pt"
-    r = cli("train", "--model", "resnet18", "--epochs", "1", "--train-samples", "4000", "--out", ckpt)
+    r = cli("train", "--model", "resnet18", "--epochs", "1", "--train-samples", "2500", "--out", ckpt)
     assert r.code == 0, r.err
     out = tmp_path / "p"
     r = cli("pipeline", "--model", "resnet18", "--weights", ckpt, "--target-macs", "0.5", "--global",
-            "--epochs", "1", "--train-samples", "4000", "--eval-samples", "1000", "--bench-seconds", "5",
+            "--epochs", "1", "--train-samples", "2500", "--eval-samples", "1000", "--bench-seconds", "1",
             "--out", out, "--json")
     assert r.code == 0, r.err
     original, pruned, distilled, onnx, int8 = json.loads(r.out)["rows"]

@@ -60,7 +60,7 @@ def test_uniform_ratio_removes_channels_and_keeps_input(small):
 def test_target_macs_is_reached_without_overshooting(resnet18, fmnist, importance, global_pruning):
     batches = None
     if importance == "taylor":
-        t = ImageTransform(1, (32, 32), resnet18.spec.mean, resnet18.spec.std)
+        t = ImageTransform(1, (32, 32), resnet18.spec.preprocess.mean, resnet18.spec.preprocess.std)
         batches = lambda: [(torch.from_numpy(t(fmnist.train.batch(range(i, i + 16)))),  # noqa: E731
                             torch.from_numpy(fmnist.train.labels[i:i + 16])) for i in (0, 16)]
     out = prune(resnet18, PruneOptions(target_macs=0.5, importance=importance, global_pruning=global_pruning),

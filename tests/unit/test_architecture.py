@@ -77,3 +77,21 @@ def test_unknown_public_name_is_an_attribute_error():
 
     with pytest.raises(AttributeError, match="no attribute 'quantise'"):
         dlcompress.quantise  # noqa: B018
+
+
+def test_model_spec_is_the_io_contract_with_small_groups():
+    """ModelSpec holds the I/O contract; preprocessing, tolerance and catalogue facts are groups of their own,
+    and backend choices are plain-data hints. None of them has more than 11 fields."""
+    import dataclasses
+
+    from dlcompress.toolkit.spec import ModelCard, ModelSpec, Preprocess, Tolerance
+
+    sizes = {cls.__name__: len(dataclasses.fields(cls)) for cls in (ModelSpec, Preprocess, Tolerance, ModelCard)}
+    assert max(sizes.values()) <= 11, sizes
+    spec = ModelSpec(name="m", task="custom", builder=lambda: None, inputs=(), outputs=())
+    changed = spec.replace(mean=(0.5,), std=(0.25,), num_classes=3, atol=1e-2, task="image-classification")
+    assert (changed.preprocess.mean, changed.card.num_classes, changed.tolerance.atol, changed.task) == \
+        ((0.5,), 3, 1e-2, "image-classification")
+    assert spec.preprocess.mean is None and spec.card.num_classes is None  # the original is untouched
+    with pytest.raises(TypeError, match="no field colour"):
+        spec.replace(colour="red")

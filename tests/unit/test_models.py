@@ -10,7 +10,7 @@ from tests.conftest import DATA_DIR
 
 def test_zoo_model_adapts_to_fashion_mnist():
     art = load_model("resnet18", ModelOptions(), load_dataset("fashion-mnist"))
-    assert art.spec.image_shape == (1, 32, 32) and art.spec.num_classes == 10
+    assert art.spec.image_shape == (1, 32, 32) and art.spec.card.num_classes == 10
     out = art.model(torch.zeros(2, 1, 32, 32))
     assert out.shape == (2, 10)
 

@@ -13,7 +13,7 @@ from dlcompress.zoo import MODELS, ModelSpec
 def family_entries(families: set[str], tiny: bool) -> list[str]:
     """Registered names of these families: the tiny variants, or the real sizes."""
     specs = [MODELS.get(n) for n in MODELS.names()]
-    return [s.name for s in specs if s.family in families and (s.tiny_of is not None) == tiny]
+    return [s.name for s in specs if s.card.family in families and (s.card.tiny_of is not None) == tiny]
 
 
 def check_forward_matches_signature(spec: ModelSpec, batch: int = 2) -> None:
@@ -62,7 +62,7 @@ def check_onnx_export(name: str, tmp_path: Path) -> float:
     other = spec.replace(dims={k: v + 3 for k, v in spec.dims.items()})
     feeds = [spec.example_inputs(1, seed=1), spec.example_inputs(3, seed=2)] + ([other.example_inputs(2, seed=3)]
                                                                               if spec.dims else [])
-    result = validate_outputs(open_runtime(art), open_runtime(onnx_art), feeds, spec.atol, spec.rtol)
+    result = validate_outputs(open_runtime(art), open_runtime(onnx_art), feeds, spec.tolerance.atol, spec.tolerance.rtol)
     assert result.passed, result.problems
     assert all(np.isfinite(c.max_abs_diff) for c in result.checks)
     return float(result.max_abs_diff or 0.0)
@@ -71,7 +71,7 @@ def check_onnx_export(name: str, tmp_path: Path) -> float:
 def check_tiny_pairs(real: list[str], tiny: list[str], expected: list[str]) -> None:
     """The family's real entries are exactly ``expected`` and each has one tiny variant."""
     assert sorted(real) == sorted(expected)
-    assert sorted(MODELS.get(n).tiny_of for n in tiny) == sorted(real)
+    assert sorted(MODELS.get(n).card.tiny_of for n in tiny) == sorted(real)
 
 
 def check_tiny_entry(name: str, tmp_path: Path) -> None:
@@ -79,4 +79,4 @@ def check_tiny_entry(name: str, tmp_path: Path) -> None:
     spec = MODELS.get(name)
     check_forward_matches_signature(spec)
     check_complexity(name)
-    assert check_onnx_export(name, tmp_path) < spec.atol
+    assert check_onnx_export(name, tmp_path) < spec.tolerance.atol

@@ -24,7 +24,7 @@ def module_entries(modules: tuple[str, ...], tiny: bool) -> list[str]:
         return builder.__module__.rsplit(".", 1)[-1]
 
     return [n for n in MODELS.names() if module_of(MODELS.get(n)) in modules
-            and (MODELS.get(n).tiny_of is not None) == tiny and n != "small_cnn"]
+            and (MODELS.get(n).card.tiny_of is not None) == tiny and n != "small_cnn"]
 
 
 def check_forward(spec: ModelSpec, model: torch.nn.Module | None = None, batch: int = 2) -> tuple[torch.Tensor, ...]:

@@ -10,8 +10,8 @@ from dlcompress.toolkit.complexity import count_params, spec_complexity
 from dlcompress.zoo import MODELS
 
 NAMES = MODELS.names()
-REAL = [n for n in NAMES if MODELS.get(n).tiny_of is None]
-TINY = [n for n in NAMES if MODELS.get(n).tiny_of is not None]
+REAL = [n for n in NAMES if MODELS.get(n).card.tiny_of is None]
+TINY = [n for n in NAMES if MODELS.get(n).card.tiny_of is not None]
 SMALL_ENOUGH_TO_BE_ITS_OWN_TINY = 1_000_000  # params
 
 
@@ -34,12 +34,12 @@ def test_every_entry_has_a_tested_tiny_variant():
     """The guard: real entries are only forward-tested in the slow run, so each needs a tiny twin here."""
     for name in REAL:
         spec = MODELS.get(name)
-        twins = [t for t in TINY if MODELS.get(t).tiny_of == name]
+        twins = [t for t in TINY if MODELS.get(t).card.tiny_of == name]
         if not twins:
             params, _ = spec_complexity(spec)
             assert params < SMALL_ENOUGH_TO_BE_ITS_OWN_TINY, f"{name} has no tiny variant"
     for name in TINY:
-        assert MODELS.get(name).tiny_of in REAL, f"{name}: tiny_of names no real entry"
+        assert MODELS.get(name).card.tiny_of in REAL, f"{name}: tiny_of names no real entry"
 
 
 def test_every_spec_is_complete():
@@ -48,18 +48,19 @@ def test_every_spec_is_complete():
     problems = []
     for name in NAMES:
         s = MODELS.get(name)
-        missing = [f for f in ("family", "task", "inputs", "outputs", "paper") if not getattr(s, f)]
+        fields = {"family": s.card.family, "task": s.task, "inputs": s.inputs, "outputs": s.outputs, "paper": s.card.paper}
+        missing = [f for f, value in fields.items() if not value]
         if missing:
             problems.append(f"{name}: no {', '.join(missing)}")
-        if not (s.atol > 0 and s.rtol >= 0):
-            problems.append(f"{name}: tolerance atol={s.atol} rtol={s.rtol} (need atol > 0, rtol >= 0)")
+        if not (s.tolerance.atol > 0 and s.tolerance.rtol >= 0):
+            problems.append(f"{name}: tolerance atol={s.tolerance.atol} rtol={s.tolerance.rtol} (need atol > 0, rtol >= 0)")
         outputs = [t.name for t in s.outputs]
         if len(set(outputs)) != len(outputs):
             problems.append(f"{name}: duplicate output names {outputs}")
     assert NAMES and not problems, f"{len(problems)} problem(s):\n" + "\n".join(problems)
 
 
-TESTED = TINY + [n for n in REAL if not any(MODELS.get(t).tiny_of == n for t in TINY)]
+TESTED = TINY + [n for n in REAL if not any(MODELS.get(t).card.tiny_of == n for t in TINY)]
 
 
 @pytest.mark.parametrize("name", TESTED)

@@ -16,15 +16,15 @@ FEED_DATASETS = ("text-topics", "text-lm", "text-pairs", "spoken-digits", "speec
 
 def load(model: str, dataset: str | None = None):  # noqa: ANN201
     spec = MODELS.get(model)
-    return load_dataset(dataset or spec.default_data, spec=spec)
+    return load_dataset(dataset or spec.card.default_data, spec=spec)
 
 
 def test_every_non_image_entry_names_a_feed_dataset_that_fits():
     families = {"alphago", "atari", "wavenet", "ctc", "transformer", "bert", "gpt", "gcn"}
-    names = [n for n in MODELS.names() if MODELS.get(n).family in families]
+    names = [n for n in MODELS.names() if MODELS.get(n).card.family in families]
     assert len(names) == 22
     for name in names:
-        assert is_feed_dataset(MODELS.get(name).default_data), name
+        assert is_feed_dataset(MODELS.get(name).card.default_data), name
     assert all(is_feed_dataset(d) for d in FEED_DATASETS)
     assert not is_feed_dataset("fashion-mnist") and "photos" in DATASETS
 

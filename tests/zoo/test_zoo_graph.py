@@ -16,7 +16,7 @@ REAL = family_entries({"gcn"}, tiny=False)
 
 
 def test_every_real_entry_has_a_tiny_variant():
-    assert REAL == ["gcn"] and TINY == ["gcn_tiny"] and MODELS.get("gcn_tiny").tiny_of == "gcn"
+    assert REAL == ["gcn"] and TINY == ["gcn_tiny"] and MODELS.get("gcn_tiny").card.tiny_of == "gcn"
 
 
 @pytest.mark.parametrize("name", TINY)

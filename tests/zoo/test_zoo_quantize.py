@@ -35,7 +35,7 @@ def _outputs_on_eval_images(out, model: str, n: int) -> tuple[list[dict], list[d
 
     spec = MODELS.get(model)
     c, h, w = spec.image_shape
-    images = ImageTransform(c, (h, w), spec.mean, spec.std)(load_dataset(spec.default_data).test.batch(range(n)))
+    images = ImageTransform(c, (h, w), spec.preprocess.mean, spec.preprocess.std)(load_dataset(spec.card.default_data).test.batch(range(n)))
     results = []
     for name in ("model.onnx", "model.int8.onnx"):
         session = ort.InferenceSession(str(out / name), providers=["CPUExecutionProvider"])

@@ -16,7 +16,7 @@ REAL = module_entries(MODULES, tiny=False)
 
 
 def test_every_real_entry_has_exactly_one_tiny_variant():
-    assert sorted(MODELS.get(n).tiny_of for n in TINY) == sorted(REAL)
+    assert sorted(MODELS.get(n).card.tiny_of for n in TINY) == sorted(REAL)
     assert {f"{n}_tiny" for n in REAL} == set(TINY)
     expected = {
         "resnet18", "resnet50", "wide_resnet50_2", "mobilenet_v2", "mobilenet_v3_large", "densenet121", "vit_b_16",
@@ -34,16 +34,16 @@ def test_entries_declare_task_paper_and_tolerance():
     problems = []
     for name in REAL + TINY:
         spec = MODELS.get(name)
-        if not (spec.paper and spec.task and 0 < spec.atol <= 5e-2 and spec.rtol > 0):
-            problems.append(f"{name}: paper={spec.paper!r} task={spec.task!r} atol={spec.atol} rtol={spec.rtol}")
-        if spec.default_data not in ("photos", "fashion-mnist", "digits", "synthetic", "fashion-mnist-labelled"):
-            problems.append(f"{name}: default data {spec.default_data!r}")
-        if spec.tiny_of:
-            real = MODELS.get(spec.tiny_of)
-            ours = (spec.family, spec.task, [t.name for t in spec.inputs], [t.name for t in spec.outputs])
-            theirs = (real.family, real.task, [t.name for t in real.inputs], [t.name for t in real.outputs])
+        if not (spec.card.paper and spec.task and 0 < spec.tolerance.atol <= 5e-2 and spec.tolerance.rtol > 0):
+            problems.append(f"{name}: paper={spec.card.paper!r} task={spec.task!r} atol={spec.tolerance.atol} rtol={spec.tolerance.rtol}")
+        if spec.card.default_data not in ("photos", "fashion-mnist", "digits", "synthetic", "fashion-mnist-labelled"):
+            problems.append(f"{name}: default data {spec.card.default_data!r}")
+        if spec.card.tiny_of:
+            real = MODELS.get(spec.card.tiny_of)
+            ours = (spec.card.family, spec.task, [t.name for t in spec.inputs], [t.name for t in spec.outputs])
+            theirs = (real.card.family, real.task, [t.name for t in real.inputs], [t.name for t in real.outputs])
             if ours != theirs:
-                problems.append(f"{name}: {ours} differs from {spec.tiny_of}'s {theirs}")
+                problems.append(f"{name}: {ours} differs from {spec.card.tiny_of}'s {theirs}")
     assert REAL and TINY and not problems, f"{len(problems)} problem(s):\n" + "\n".join(problems)
 
 

@@ -43,7 +43,7 @@ def _sizes(spec, dataset: str) -> tuple[int, int]:  # noqa: ANN001
     """(features, classes) of a GCN spec."""
     features = input_of(spec, "features", dataset).shape[-1]
     input_of(spec, "adjacency", dataset)
-    classes = spec.num_classes or spec.outputs[0].shape[-1]
+    classes = spec.card.num_classes or spec.outputs[0].shape[-1]
     if not isinstance(features, int) or not isinstance(classes, int):
         raise DatasetError(f"{spec.name} must declare its feature and class counts to use {dataset}")
     return features, classes

@@ -18,7 +18,7 @@ def _inputs(spec):  # noqa: ANN001, ANN202
     labels = [t for t in spec.inputs if len(t.shape) == 1 and t.dtype == "int64"]
     if len(images) != 1 or len(labels) != 1 or len(spec.inputs) != 2 or tuple(images[0].shape[1:]) != (1, 28, 28):
         raise DatasetError(f"{NAME} feeds a 1x28x28 image and its int64 class label, but {spec.name} takes "
-                           f"{spec.signature()}", f"use the model's own data ({spec.default_data})")
+                           f"{spec.signature()}", f"use the model's own data ({spec.card.default_data})")
     return images[0], labels[0]
 
 

@@ -142,7 +142,7 @@ def load_speech_waveforms(spec) -> FeedSplits:  # noqa: ANN001
 
     input_of(spec, "audio", "speech-waveforms")
     length = spec_dim(spec, "time", 4000)
-    levels = spec.num_classes or 256
+    levels = spec.card.num_classes or 256
 
     def source(split: str) -> FeedSource:
         windows, labels = [], []

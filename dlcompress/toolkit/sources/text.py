@@ -109,8 +109,8 @@ def load_text_topics(spec) -> FeedSplits:  # noqa: ANN001
     """Which scikit-learn dataset description a passage comes from (4 classes); BERT inputs with padding."""
     seq = spec_dim(spec, "seq", 32)
     vocab = Vocabulary(_vocab_size(spec, "input_ids", "text-topics"))
-    if spec.num_classes != len(TOPIC_DOCUMENTS):
-        raise DatasetError(f"text-topics has {len(TOPIC_DOCUMENTS)} classes; {spec.name} predicts {spec.num_classes}",
+    if spec.card.num_classes != len(TOPIC_DOCUMENTS):
+        raise DatasetError(f"text-topics has {len(TOPIC_DOCUMENTS)} classes; {spec.name} predicts {spec.card.num_classes}",
                            "build the classifier with num_labels=4")
     docs = corpus()
     missing = [d for d in TOPIC_DOCUMENTS if d not in docs]

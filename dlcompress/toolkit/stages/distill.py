@@ -147,16 +147,16 @@ def input_bridge(student: ModelSpec, teacher: ModelSpec) -> Callable[[torch.Tens
     channels and size, apply the teacher's). Identity when both declare the same input."""
     if not (student.is_image_model and teacher.is_image_model):
         return lambda x: x
-    same = (student.image_shape == teacher.image_shape and student.mean == teacher.mean and student.std == teacher.std)
-    if same:
+    same_norm = (student.preprocess.mean, student.preprocess.std) == (teacher.preprocess.mean, teacher.preprocess.std)
+    if student.image_shape == teacher.image_shape and same_norm:
         return lambda x: x
     cs, *_ = student.image_shape
     ct, ht, wt = teacher.image_shape
 
     def norm(spec: ModelSpec, c: int) -> tuple[torch.Tensor, torch.Tensor]:
-        if spec.mean is None or spec.std is None:
+        if spec.preprocess.mean is None or spec.preprocess.std is None:
             return torch.zeros(1, c, 1, 1), torch.ones(1, c, 1, 1)
-        return torch.tensor(spec.mean).view(1, -1, 1, 1), torch.tensor(spec.std).view(1, -1, 1, 1)
+        return torch.tensor(spec.preprocess.mean).view(1, -1, 1, 1), torch.tensor(spec.preprocess.std).view(1, -1, 1, 1)
 
     ms, ss = norm(student, cs)
     mt, st = norm(teacher, ct)
@@ -227,9 +227,9 @@ def distill(student: Artifact, teacher: Artifact, data: DataSplits, train: Train
     if not spec.is_image_model:
         raise DLCompressError(f"distillation supports image classifiers; {spec.name} takes {spec.signature()}")
     c, h, w = spec.image_shape
-    transform = ImageTransform(c, (h, w), spec.mean, spec.std)
+    transform = ImageTransform(c, (h, w), spec.preprocess.mean, spec.preprocess.std)
     t_c, t_h, t_w = teacher.spec.image_shape
-    t_transform = ImageTransform(t_c, (t_h, t_w), teacher.spec.mean, teacher.spec.std)
+    t_transform = ImageTransform(t_c, (t_h, t_w), teacher.spec.preprocess.mean, teacher.spec.preprocess.std)
     device = parallel.device if parallel is not None else device
     if device.startswith("cuda") and not torch.cuda.is_available():
         raise DLCompressError("--device cuda was asked for, but torch sees no CUDA device", "use --device cpu")

@@ -258,9 +258,48 @@ def _one_step(pruner: Any, model: nn.Module, batches: Batches | None) -> None:
         for x, y in batches():
             nn.functional.cross_entropy(model(x), y).backward()
     with silenced(ignore_warnings=True):
-        pruner.step()
+        for group in pruner.step(interactive=True):
+            _prune_within_cap(pruner, group)
     for p in model.parameters():
         p.grad = None
+
+
+def _prune_within_cap(pruner: Any, group: Any) -> None:
+    """Prune ``group``, but never take a layer below ``1 - max_pruning_ratio`` of its initial channels.
+
+    torch-pruning checks its ``max_pruning_ratio`` only before ranking; under global ranking one step can still
+    take a layer past it (seen: ``--global --ratio 0.3 --max-layer-ratio 0.35`` removed 47% of a small CNN's
+    last conv). Where the proposal goes too far, the least important of the proposed channels are pruned.
+    """
+    graph, idxs = pruner.DG, list(group[0][1])
+    allowed = len(idxs)
+    for dep, _ in group:
+        module, fn = dep.target.module, dep.handler
+        if graph.is_out_channel_pruning_fn(fn):
+            now, init = graph.get_out_channels(module), pruner.layer_init_out_ch.get(module)
+        elif graph.is_in_channel_pruning_fn(fn):
+            now, init = graph.get_in_channels(module), pruner.layer_init_in_ch.get(module)
+        else:
+            continue
+        if now is None or init is None:
+            continue
+        floor = math.ceil(init * (1 - pruner.max_pruning_ratio) - 1e-9)
+        if pruner.round_to:
+            floor = -(-floor // pruner.round_to) * pruner.round_to
+        allowed = min(allowed, max(0, now - floor))
+    if allowed >= len(idxs):
+        group.prune()
+        return
+    if allowed == 0:
+        return
+    root = group[0][0]
+    module, fn = root.target.module, root.handler
+    channels = (graph.get_out_channels if graph.is_out_channel_pruning_fn(fn) else graph.get_in_channels)(module)
+    importance = pruner.estimate_importance(graph.get_pruning_group(module, fn, list(range(channels))))
+    if importance is not None and len(importance) == channels:
+        idxs.sort(key=lambda i: float(importance[i]))  # least important first
+    # a new group, not ``group.prune(idxs=...)``: that also records the original proposal in the pruning history
+    graph.get_pruning_group(module, fn, sorted(idxs[:allowed])).prune()
 
 
 def replay_plan(model: nn.Module, plan: dict[str, Any], inputs: tuple[torch.Tensor, ...]) -> nn.Module:

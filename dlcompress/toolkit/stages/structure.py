@@ -180,7 +180,7 @@ def save_checkpoint(artifact: Artifact, path: Path, extra: dict[str, Any] | None
         raise DLCompressError(f"only torch models are saved as checkpoints; this one is {artifact.format}")
     meta: dict[str, Any] = {
         "model": spec.name, "build_args": dict(spec.build_args),
-        "mean": list(spec.mean) if spec.mean else None, "std": list(spec.std) if spec.std else None,
+        "mean": list(spec.preprocess.mean) if spec.preprocess.mean else None, "std": list(spec.preprocess.std) if spec.preprocess.std else None,
         "structure": structure_of(artifact), "stages": [r.stage for r in artifact.lineage],
         "format": STRUCTURE_FORMAT, **(extra or {}),
     }
