@@ -16,7 +16,8 @@ def out_console() -> Console:
     return Console(width=None if sys.stdout.isatty() else 200, highlight=False)
 
 
-ModelOpt = Annotated[str, typer.Option("--model", "-m", help="Zoo name, file.py:factory, package.module:factory, or a .onnx file.")]
+ModelOpt = Annotated[str, typer.Option("--model", "-m", help="Zoo name, file.py:factory, package.module:factory, a .onnx file, or a Hugging Face model folder (config.json + weights; local files only).")]
+TaskOpt = Annotated[Optional[str], typer.Option("--task", help="Task of a Hugging Face folder when not its own: sentence-embedding, feature-extraction, text-classification, token-classification, causal-lm.")]
 WeightsOpt = Annotated[Optional[str], typer.Option(help="Checkpoint path (state_dict, or dict with it under state_dict/model), or a torchvision weights name found in the local torch hub cache.")]
 ShapeOpt = Annotated[Optional[str], typer.Option("--input-shape", help="Input shape with batch first, e.g. 1,3,224,224 (needed for factories).")]
 MeanOpt = Annotated[Optional[str], typer.Option(help="Per-channel mean of images scaled to [0,1], e.g. 0.485,0.456,0.406.")]
@@ -34,11 +35,11 @@ ExporterOpt = Annotated[str, typer.Option("--exporter", help="Export route: auto
 OpsetOpt = Annotated[Optional[int], typer.Option(help="ONNX opset (default: the exporter's).")]
 
 
-def model_options(weights, input_shape, mean, std):  # noqa: ANN001, ANN202
+def model_options(weights, input_shape, mean, std, task=None):  # noqa: ANN001, ANN202
     from dlcompress.toolkit.models import ModelOptions, parse_floats, parse_shape
 
     return ModelOptions(weights=weights, input_shape=parse_shape(input_shape),
-                        mean=parse_floats(mean, "--mean"), std=parse_floats(std, "--std"))
+                        mean=parse_floats(mean, "--mean"), std=parse_floats(std, "--std"), task=task)
 
 
 def str_list(text: str) -> list[str]:

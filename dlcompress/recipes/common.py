@@ -150,22 +150,24 @@ def _image_indices(start: int, stop: int, k: int, inputs: int, total: int) -> li
     return [(i + shift) % total for i in range(start, stop)]
 
 
-def resolve_data_name(model: str, data: str | None) -> str:
-    """The dataset to use: the one given, else the zoo entry's default, else synthetic."""
-    if data:
-        return data
-    if model in MODELS:
-        return MODELS.get(model).card.default_data
-    return "synthetic"
-
-
 def prepare(model: str, model_options: ModelOptions, data_options: DataOptions) -> Prepared:
-    """Load data and model; adapt the model to labelled data; re-estimate BN statistics of random-init nets."""
-    data_name = resolve_data_name(model, data_options.name)
+    """Load data and model; adapt the model to labelled data; re-estimate BN statistics of random-init nets.
+
+    Without ``--data``, a zoo entry gets its own dataset and any other model the one its spec names (a Hugging
+    Face text model: real sentences through its tokenizer); such a model is loaded first to know it."""
+    artifact = None
+    data_name = data_options.name
+    if not data_name:
+        if model in MODELS:
+            data_name = MODELS.get(model).card.default_data
+        else:
+            artifact = load_model(model, model_options, None)
+            data_name = artifact.spec.card.default_data
     if is_feed_dataset(data_name):
-        return prepare_feeds(model, model_options, data_name)
+        return prepare_feeds(model, model_options, data_name, artifact)
     data = load_dataset(data_name) if data_name != "synthetic" else None
-    artifact = load_model(model, model_options, data)
+    if artifact is None:
+        artifact = load_model(model, model_options, data)
     spec = artifact.spec
     if data is None:
         c, hw = (spec.image_shape[0], spec.image_shape[1:]) if spec.is_image_model else (3, (224, 224))
@@ -185,9 +187,9 @@ def prepare(model: str, model_options: ModelOptions, data_options: DataOptions) 
     return describe_torch_model(prepared)
 
 
-def prepare_feeds(model: str, model_options: ModelOptions, data_name: str) -> Prepared:
+def prepare_feeds(model: str, model_options: ModelOptions, data_name: str, artifact: Artifact | None = None) -> Prepared:
     """A model fed by a feed dataset: the model first (the dataset makes inputs for its signature)."""
-    artifact = load_model(model, model_options, None)
+    artifact = artifact or load_model(model, model_options, None)
     data = load_dataset(data_name, spec=artifact.spec)
     prepared = Prepared(artifact, data, None)
     kind = "synthetic" if data.synthetic else "real"

@@ -36,7 +36,6 @@ from dlcompress.recipes.common import (
     measure_variants,
     new_report,
     prepare,
-    resolve_data_name,
     write_report,
 )
 from dlcompress.recipes.loading import load_model
@@ -414,8 +413,7 @@ def run_distill(state: PipelineState, name: str) -> Variant:
     if state.parallel is not None:
         art = distill(state.current, teacher, data, opts.train, opts.distill, state.parallel)
     elif opts.nproc > 1:
-        data_name = resolve_data_name(state.request.model, state.request.job.data.name)
-        job = DistillJob(_portable(state.current), _portable(teacher), data_name, opts.train, opts.distill)
+        job = DistillJob(_portable(state.current), _portable(teacher), data.name, opts.train, opts.distill)
         result = ddp.launch(distill_worker, (job,), opts.nproc, state.request.job.threads, opts.device)
         art = state.current.derive(result.lineage[-1], model=result.model)
     else:

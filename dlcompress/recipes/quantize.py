@@ -65,9 +65,11 @@ def quantize(request: QuantizeRequest) -> QuantizeResult:
     out = request.out or default_out_dir(request.model.rsplit("/", 1)[-1].replace(":", "_"))
     check_writable(out, request.overwrite)
     backend = BACKENDS.get(request.backend).require()
-    q = resolve_method(request.quantize, MODELS.get(request.model) if request.model in MODELS else None,
-                       str(backend.format))
+    zoo_spec = MODELS.get(request.model) if request.model in MODELS else None
+    q = resolve_method(request.quantize, zoo_spec, str(backend.format))
     check_options(str(backend.format), q)
+    if zoo_spec is None:  # a model brought by the user: the quantize step picks ``auto``'s method from its spec
+        q = dataclasses.replace(q, method=request.quantize.method)
     runtime_options_for(backend, request)  # an --inference-precision the backend lacks fails here
     job = JobOptions(request.model_options, request.data, request.bench, request.threads, out, request.overwrite,
                      request.inference_precision)

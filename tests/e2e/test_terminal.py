@@ -13,9 +13,11 @@ NOISE = ("NOISE-PRINT", "NOISE-LOG", "NOISE-WARNING", "NOISE-NATIVE")
 
 
 def _quantize(out: Path, *extra: str) -> subprocess.CompletedProcess:
+    """A fresh process (the TorchScript exporter: these tests are about the terminal, and it starts seconds faster
+    than dynamo, which imports torch._dynamo and onnxscript's function table)."""
     cmd = [sys.executable, "-m", "dlcompress", "quantize", "--model", f"{DATA_DIR / 'noisy_net.py'}:build",
            "--input-shape", "1,3,16,16", "--data", "synthetic", "--calib-samples", "8", "--eval-samples", "8",
-           "--bench-seconds", "1", "--threads", "1", "--out", str(out), *extra]
+           "--bench-seconds", "1", "--threads", "1", "--exporter", "torchscript", "--out", str(out), *extra]
     env = {k: v for k, v in os.environ.items() if k not in ("DLCOMPRESS_VERBOSE",)}
     return subprocess.run(cmd, capture_output=True, text=True, timeout=600, env=env)
 
@@ -33,7 +35,7 @@ def test_library_output_goes_to_the_log_in_the_output_folder(tmp_path):
 
 def test_verbose_shows_library_output_and_leaves_no_log(tmp_path):
     cmd = [sys.executable, "-m", "dlcompress", "export", "--verbose", "--model", f"{DATA_DIR / 'noisy_net.py'}:build",
-           "--input-shape", "1,3,16,16", "--out", str(tmp_path / "m.onnx")]
+           "--input-shape", "1,3,16,16", "--exporter", "torchscript", "--out", str(tmp_path / "m.onnx")]
     done = subprocess.run(cmd, capture_output=True, text=True, timeout=600,
                           env={k: v for k, v in os.environ.items() if k != "DLCOMPRESS_VERBOSE"})
     assert done.returncode == 0, done.stderr[-3000:]

@@ -108,9 +108,15 @@ def test_wrong_item_shape_is_a_clear_error(small_cnn):
         rt.run({"input": np.zeros((2, 1, 32, 32), np.float32)})
 
 
-def test_resnet18_export_validates_and_resizes(tmp_path):
+@pytest.fixture(scope="module")
+def resnet18_lite(tmp_path_factory):  # noqa: ANN001, ANN201
+    """ResNet-18 (random init, 3x224x224) and its fp32 .tflite, converted once for the tests that need both."""
     art = load_model("resnet18", ModelOptions())
-    lite = export(art, tmp_path / "r18.tflite")
+    return art, export(art, tmp_path_factory.mktemp("r18") / "r18.tflite")
+
+
+def test_resnet18_export_validates_and_resizes(resnet18_lite):
+    art, lite = resnet18_lite
     rt = open_runtime(lite, OPTIONS)
     result = validate_outputs(open_runtime(art, OPTIONS), rt, feeds_for(art), art.spec.tolerance.atol, art.spec.tolerance.rtol)
     assert result.passed, result.summary()
@@ -269,12 +275,11 @@ def test_shared_relu_calls_become_separate_partitions():
 
 
 @pytest.mark.slow
-def test_resnet18_int8_is_full_integer_and_maps_to_the_edge_tpu(tmp_path):
+def test_resnet18_int8_is_full_integer_and_maps_to_the_edge_tpu(resnet18_lite, tmp_path):
     from dlcompress.toolkit.edgetpu import check_edgetpu
     from dlcompress.toolkit.stages.quantize_litert import LiteRTQuantizeOptions
 
-    art = load_model("resnet18", ModelOptions())
-    fp32 = export(art, tmp_path / "r18.tflite")
+    art, fp32 = resnet18_lite
     calib = [art.spec.example_inputs(4, seed=s) for s in range(4)]
     int8 = quantize(fp32, QuantizeOptions(advanced=LiteRTQuantizeOptions(integer_io=True)), calib, tmp_path / "r18.int8.tflite")
     params = int8.lineage[-1].params

