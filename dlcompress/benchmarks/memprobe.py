@@ -8,6 +8,7 @@ before loading the model, then loads it and runs a few inferences. Internal usag
 from __future__ import annotations
 
 import json
+import os
 import resource
 import subprocess
 import sys
@@ -62,6 +63,19 @@ def peak_memory(runtime: str, path: Path, inputs: list[dict], threads: int, time
         return json.loads(out.stdout.strip().splitlines()[-1])
     except (subprocess.SubprocessError, ValueError, IndexError):
         return None
+
+
+def peak_memories(probes: list[tuple[str, Path, list[dict], int, str | None]],
+                  timeout: float = 300) -> list[dict[str, float] | None]:
+    """:func:`peak_memory` of several ``(runtime, path, inputs, threads, precision)`` at once, one child process
+    each, run side by side: each child measures only its own resident size, and most of a probe is the child's
+    start-up (Python, numpy, the runtime's import), which the cores can overlap."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    if len(probes) <= 1:
+        return [peak_memory(r, p, i, t, timeout, precision=x) for r, p, i, t, x in probes]
+    with ThreadPoolExecutor(max_workers=min(len(probes), max(1, os.cpu_count() or 1))) as pool:
+        return list(pool.map(lambda probe: peak_memory(*probe[:4], timeout, precision=probe[4]), probes))
 
 
 if __name__ == "__main__":

@@ -26,6 +26,7 @@ from dlcompress.commands.options import (
     StdOpt,
     TaskOpt,
     ThreadsOpt,
+    TokenizerOpt,
     WeightsOpt,
     int_list,
     model_options,
@@ -49,6 +50,7 @@ def quantize(
     mean: MeanOpt = None,
     std: StdOpt = None,
     task: TaskOpt = None,
+    tokenizer: TokenizerOpt = None,
     data: DataOpt = None,
     calib_samples: CalibOpt = 64,
     eval_samples: EvalOpt = 1000,
@@ -89,7 +91,7 @@ def quantize(
     advanced = advanced_from_flags({"preset": preset, "fast_bias_correction": fast_bias_correction,
                                     "ignore": ignore, "int8_io": int8_io})
     request = QuantizeRequest(
-        model=model, model_options=model_options(weights, input_shape, mean, std, task),
+        model=model, model_options=model_options(weights, input_shape, mean, std, task, tokenizer),
         data=DataOptions(data, calib_samples, eval_samples),
         quantize=QuantizeOptions(method, calibration, quant_format, per_channel, rr, calib_samples, max_drop, advanced),
         bench=BenchOptions(batch=batch, max_seconds=bench_seconds), export=ExportOptions(route=exporter, opset=opset),
@@ -142,6 +144,7 @@ def export(
     mean: MeanOpt = None,
     std: StdOpt = None,
     task: TaskOpt = None,
+    tokenizer: TokenizerOpt = None,
     data: DataOpt = None,
     exporter: ExporterOpt = "auto",
     opset: OpsetOpt = None,
@@ -157,7 +160,7 @@ def export(
     from dlcompress.recipes.export import export as run
 
     set_quiet(quiet or as_json)
-    result = run(ExportRequest(model, format, out, model_options(weights, input_shape, mean, std, task), DataOptions(data),
+    result = run(ExportRequest(model, format, out, model_options(weights, input_shape, mean, std, task, tokenizer), DataOptions(data),
                                ExportOptions(route=exporter, opset=opset), overwrite))
     if as_json:
         print(json.dumps({"path": str(result.artifact.path), "validation": result.validation.to_json(),
@@ -179,6 +182,7 @@ def bench(
     mean: MeanOpt = None,
     std: StdOpt = None,
     task: TaskOpt = None,
+    tokenizer: TokenizerOpt = None,
     calib_samples: CalibOpt = 64,
     eval_samples: Annotated[int, typer.Option("--eval-samples", min=0, help="Held-out samples to evaluate (0 = all).")] = 200,
     threads: ThreadsOpt = None,
@@ -205,7 +209,7 @@ def bench(
         request = BenchRequest(
             models=tuple(str_list(model)), backends=tuple(str_list(backends)), precisions=tuple(str_list(precisions)),
             devices=tuple(str_list(devices)), batches=tuple(batches),
-            model_options=model_options(weights, input_shape, mean, std, task),
+            model_options=model_options(weights, input_shape, mean, std, task, tokenizer),
             data=DataOptions(data, calib_samples, eval_samples), bench=BenchOptions(max_seconds=bench_seconds),
             gates=Gates(min_metric, max_drop), threads=threads, out=out, overwrite=overwrite,
         )
@@ -215,7 +219,7 @@ def bench(
 
         if not paths:
             raise DLCompressError("nothing to benchmark", "give model files, or --model NAME[,NAME...]")
-        report = bench_files(BenchFilesRequest(tuple(paths), model_options(weights, input_shape, mean, std, task),
+        report = bench_files(BenchFilesRequest(tuple(paths), model_options(weights, input_shape, mean, std, task, tokenizer),
                                                DataOptions(data or "synthetic", calib_samples, eval_samples),
                                                BenchOptions(batch=batches[0], max_seconds=bench_seconds), threads, out, overwrite))
         folder = out

@@ -19,7 +19,8 @@ def out_console() -> Console:
 ModelOpt = Annotated[str, typer.Option("--model", "-m", help="Zoo name, file.py:factory, package.module:factory, a .onnx file, or a Hugging Face model folder (config.json + weights; local files only).")]
 TaskOpt = Annotated[Optional[str], typer.Option("--task", help="Task of a Hugging Face folder when not its own: sentence-embedding, feature-extraction, text-classification, token-classification, causal-lm.")]
 WeightsOpt = Annotated[Optional[str], typer.Option(help="Checkpoint path (state_dict, or dict with it under state_dict/model), or a torchvision weights name found in the local torch hub cache.")]
-ShapeOpt = Annotated[Optional[str], typer.Option("--input-shape", help="Input shape with batch first, e.g. 1,3,224,224 (needed for factories).")]
+ShapeOpt = Annotated[Optional[str], typer.Option("--input-shape", help="Input shape with batch first, e.g. 1,3,224,224 (needed for factories); per input for an ONNX file's symbolic dims: 'input_ids=1,128 attention_mask=1,128'.")]
+TokenizerOpt = Annotated[Optional[str], typer.Option("--tokenizer", help="Folder with tokenizer files (a Hugging Face folder): an ONNX file's token inputs are fed from real text through it.")]
 MeanOpt = Annotated[Optional[str], typer.Option(help="Per-channel mean of images scaled to [0,1], e.g. 0.485,0.456,0.406.")]
 StdOpt = Annotated[Optional[str], typer.Option(help="Per-channel std, e.g. 0.229,0.224,0.225.")]
 DataOpt = Annotated[Optional[str], typer.Option(help="fashion-mnist, digits, photos, synthetic, an ImageFolder path, or a feed dataset made for the model (text-topics, spoken-digits, karate-club, go-positions, ...). Default: the model's own.")]
@@ -35,11 +36,13 @@ ExporterOpt = Annotated[str, typer.Option("--exporter", help="Export route: auto
 OpsetOpt = Annotated[Optional[int], typer.Option(help="ONNX opset (default: the exporter's).")]
 
 
-def model_options(weights, input_shape, mean, std, task=None):  # noqa: ANN001, ANN202
-    from dlcompress.toolkit.models import ModelOptions, parse_floats, parse_shape
+def model_options(weights, input_shape, mean, std, task=None, tokenizer=None):  # noqa: ANN001, ANN202
+    from dlcompress.toolkit.models import ModelOptions, parse_floats, parse_named_shapes, parse_shape
 
-    return ModelOptions(weights=weights, input_shape=parse_shape(input_shape),
-                        mean=parse_floats(mean, "--mean"), std=parse_floats(std, "--std"), task=task)
+    named = parse_named_shapes(input_shape)
+    return ModelOptions(weights=weights, input_shape=None if named else parse_shape(input_shape),
+                        mean=parse_floats(mean, "--mean"), std=parse_floats(std, "--std"), task=task,
+                        input_shapes=named, tokenizer=tokenizer)
 
 
 def str_list(text: str) -> list[str]:

@@ -15,7 +15,7 @@ from dlcompress.benchmarks.diagnosis import (
     summarize_census,
 )
 from dlcompress.benchmarks.harness import BenchOptions, measure
-from dlcompress.benchmarks.memprobe import peak_memory
+from dlcompress.benchmarks.memprobe import peak_memories
 from dlcompress.benchmarks.report import Report, Row
 from dlcompress.recipes.loading import load_model
 from dlcompress.toolkit.artifact import Artifact, Format, StageRecord
@@ -304,16 +304,17 @@ def measure_variants(
     ref_name = variants[0].name
     ref_metric = None
     rows: list[Row] = []
+    inputs = [{"name": k, "shape": list(a.shape), "dtype": str(a.dtype)} for k, a in bench_feed.items()]
+    probed = [v for v in variants if memory and v.artifact.path is not None]
+    found = peak_memories([(runtimes[v.name].name, v.artifact.path, inputs, runtime_options.num_threads,
+                            runtime_options.inference_precision) for v in probed])
+    memories = {v.name: m for v, m in zip(probed, found)}
     for v in variants:
         metric, fid = score_outputs(prepared, outputs[v.name], outputs[ref_name], labels)
         if metric is not None:
             ref_metric = ref_metric if ref_metric is not None else metric["value"]
-        mem = None
+        mem = memories.get(v.name)
         rt = runtimes[v.name]
-        if memory and v.artifact.path is not None:
-            inputs = [{"name": k, "shape": list(a.shape), "dtype": str(a.dtype)} for k, a in bench_feed.items()]
-            mem = peak_memory(rt.name, v.artifact.path, inputs, runtime_options.num_threads,
-                              precision=runtime_options.inference_precision)
         rows.append(Row(
             variant=v.name, format=str(v.artifact.format), precision=v.artifact.precision, runtime=rt.name,
             execution=rt.describe(),

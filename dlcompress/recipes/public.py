@@ -36,7 +36,7 @@ from dlcompress.recipes.quantize import QuantizeRequest, QuantizeResult
 from dlcompress.recipes.quantize import quantize as _quantize
 from dlcompress.toolkit.artifact import Artifact
 from dlcompress.toolkit.errors import DLCompressError
-from dlcompress.toolkit.models import ModelOptions, parse_shape
+from dlcompress.toolkit.models import ModelOptions, parse_named_shapes, parse_shape
 from dlcompress.toolkit.stages.prune import PruneOptions
 
 R = TypeVar("R")
@@ -79,10 +79,14 @@ def distill(model: str | DistillRequest, /, **fields: Any) -> PipelineResult:
 
 
 def load_model(name: str, /, weights: str | None = None, input_shape: str | tuple[int, ...] | None = None,
-               mean: tuple[float, ...] | None = None, std: tuple[float, ...] | None = None) -> Artifact:
-    """A torch (or ONNX) :class:`Artifact` for a zoo name, ``file.py:fn``, ``pkg.mod:fn`` or ``.onnx`` file."""
-    shape = parse_shape(input_shape) if isinstance(input_shape, str) else input_shape
-    return _load_model(name, ModelOptions(weights=weights, input_shape=shape, mean=mean, std=std))
+               mean: tuple[float, ...] | None = None, std: tuple[float, ...] | None = None,
+               task: str | None = None, tokenizer: str | None = None) -> Artifact:
+    """A torch (or ONNX) :class:`Artifact` for a zoo name, ``file.py:fn``, ``pkg.mod:fn``, ``.onnx`` file or Hugging
+    Face folder (``task=`` overrides the folder's own; ``tokenizer=`` feeds an ONNX file's token inputs)."""
+    named = parse_named_shapes(input_shape) if isinstance(input_shape, str) else None
+    shape = None if named else (parse_shape(input_shape) if isinstance(input_shape, str) else input_shape)
+    return _load_model(name, ModelOptions(weights=weights, input_shape=shape, mean=mean, std=std, task=task,
+                                          input_shapes=named, tokenizer=tokenizer))
 
 
 # ---------------------------------------------------------------------------------------------------------

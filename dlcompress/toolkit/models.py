@@ -6,6 +6,7 @@ the model actually built: adapted to a dataset's channels, classes and image siz
 
 from __future__ import annotations
 
+import dataclasses
 import importlib
 import importlib.util
 import sys
@@ -46,6 +47,10 @@ class ModelOptions:
     std: tuple[float, ...] | None = None
     task: str | None = None
     """The task of a Hugging Face folder, where its own (from modules.json / config.json) is not the one wanted."""
+    input_shapes: dict[str, tuple[int, ...]] | None = None
+    """Shapes per named input (``--input-shape input_ids=1,128``): they size an ONNX file's symbolic dims."""
+    tokenizer: str | None = None
+    """A folder with tokenizer files: token inputs of an ONNX file are then fed from real text through it."""
 
 
 def parse_floats(text: str | None, what: str) -> tuple[float, ...] | None:
@@ -59,6 +64,24 @@ def parse_floats(text: str | None, what: str) -> tuple[float, ...] | None:
     if not values:
         raise InputShapeError(f"{what} is empty")
     return values
+
+
+def parse_named_shapes(text: str | None) -> dict[str, tuple[int, ...]] | None:
+    """``"input_ids=1,128 attention_mask=1,128"`` (space or ``;`` between inputs) -> shapes by input name;
+    None for a plain shape without names."""
+    if text is None or "=" not in text:
+        return None
+    import re
+
+    shapes = {}
+    for part in (p for p in re.split(r"[;\s]+", text.strip()) if p):
+        name, eq, dims = part.partition("=")
+        if not eq or not name:
+            raise InputShapeError(f"--input-shape {text!r}: give NAME=DIMS for every input, e.g. input_ids=1,128")
+        shape = parse_shape(dims)
+        assert shape is not None
+        shapes[name] = shape
+    return shapes
 
 
 def parse_shape(text: str | None) -> tuple[int, ...] | None:
@@ -307,6 +330,17 @@ def load_onnx_file(path: Path, options: ModelOptions) -> Artifact:
             raise InputShapeError(f"{path.name} declares input {inputs[0].describe()}, --input-shape is {','.join(map(str, given))}")
         inputs = (TensorSpec(inputs[0].name, ("batch", *given[1:]) if isinstance(declared[0], str) else given,
                              inputs[0].dtype),)
+    text = token_inputs(inputs)
+    if text and not options.tokenizer:
+        raise InputShapeError(f"{path.name} takes token inputs ({', '.join(t.describe() for t in inputs)}), which "
+                              "need a tokenizer to be fed real text",
+                              "give --tokenizer FOLDER (the Hugging Face folder the model came from)")
+    if text:
+        inputs, outputs = _shared_token_length(inputs, outputs, _vocab_size(options.tokenizer))
+    elif options.tokenizer:
+        raise InputShapeError(f"--tokenizer feeds token inputs (input_ids, attention_mask, token_type_ids); "
+                              f"{path.name} takes {', '.join(t.describe() for t in inputs)}", "drop --tokenizer")
+    dims = _symbolic_sizes(path.name, inputs, options.input_shapes or {}, default_seq=16 if text else None)
     first = inputs[0]
     is_image = len(first.shape) == 4 and all(isinstance(d, int) for d in first.shape[1:]) and first.dtype == "float32"
     is_classifier = is_image and len(outputs) == 1 and len(outputs[0].shape) == 2
@@ -314,15 +348,93 @@ def load_onnx_file(path: Path, options: ModelOptions) -> Artifact:
     mean, std = options.mean, options.std
     if mean is not None and len(mean) == 1 and is_image:
         mean, std = mean * int(first.shape[1]), (std or (1.0,)) * int(first.shape[1])
+    hints: dict[str, dict[str, Any]] = {}
+    if text:  # a transformer: dynamic int8 by default; real text through the tokenizer when one is given
+        hints["quantize"] = {"method": "dynamic"}
+        if options.tokenizer:
+            hints["text"] = {"tokenizer": str(Path(options.tokenizer).resolve())}
     spec = ModelSpec(
         name=path.stem, task="image-classification" if is_classifier else "custom", builder=_no_builder,
-        inputs=inputs, outputs=outputs,
+        inputs=inputs, outputs=outputs, dims=dims,
         preprocess=Preprocess(mean=mean, std=std),
-        card=ModelCard(family="onnx", default_data="synthetic", num_classes=n_classes),
+        card=ModelCard(family="onnx", default_data="text-sentences" if options.tokenizer else "synthetic",
+                       num_classes=n_classes),
+        hints=hints,
     )
     size = sum(p.stat().st_size for p in (path, path.with_name(path.name + ".data")) if p.exists())
     record = StageRecord("load", {"onnx": str(path)}, {"size_bytes": size, "opset": _opset(model)})
     return Artifact(Format.ONNX, spec, path=path.resolve(), lineage=(record,))
+
+
+TOKEN_INPUTS = ("input_ids", "attention_mask", "token_type_ids")
+SEQ = "seq"
+
+
+def token_inputs(inputs: tuple[TensorSpec, ...]) -> bool:
+    """Inputs a tokenizer makes: integer ``[batch, tokens]`` tensors named as Hugging Face tokenizers name them."""
+    return (any(t.name == "input_ids" for t in inputs)
+            and all(t.name in TOKEN_INPUTS and len(t.shape) == 2 and t.dtype.startswith("int") for t in inputs))
+
+
+def _vocab_size(tokenizer: str | None) -> int:
+    """The tokenizer's vocabulary size (ids of generated inputs stay below it); 100 without a tokenizer."""
+    if not tokenizer:
+        return 100
+    folder = Path(tokenizer)
+    if not folder.is_dir():
+        raise ModelLoadError(f"--tokenizer {tokenizer} is not a folder", "give a folder with tokenizer.json or vocab files")
+    try:
+        from transformers import AutoTokenizer
+
+        return len(AutoTokenizer.from_pretrained(str(folder), local_files_only=True))
+    except Exception as e:  # noqa: BLE001 - transformers raises many kinds for a folder without tokenizer files
+        raise ModelLoadError(f"no tokenizer can be loaded from {tokenizer}: {first_line(e) or type(e).__name__}",
+                             "give --tokenizer a folder with tokenizer.json or vocab files") from None
+
+
+def _shared_token_length(inputs: tuple[TensorSpec, ...], outputs: tuple[TensorSpec, ...],
+                         vocab: int) -> tuple[tuple[TensorSpec, ...], tuple[TensorSpec, ...]]:
+    """Token inputs share one length: their second dim (and outputs' dims of the same name) become ``seq``;
+    generated ids stay in the vocabulary, masks are ones and token types zeros."""
+    names = {t.shape[1] for t in inputs if isinstance(t.shape[1], str)}
+    ranges = {"input_ids": (0, vocab), "attention_mask": (1, 2), "token_type_ids": (0, 1)}
+
+    def rename(t: TensorSpec, value_range: tuple[float, float] | None = None) -> TensorSpec:
+        shape = tuple(SEQ if d in names else d for d in t.shape)
+        return dataclasses.replace(t, shape=shape, value_range=value_range or t.value_range)
+
+    return (tuple(rename(t, ranges[t.name]) for t in inputs),
+            tuple(rename(t) for t in outputs))
+
+
+def _symbolic_sizes(file: str, inputs: tuple[TensorSpec, ...], given: dict[str, tuple[int, ...]],
+                    default_seq: int | None) -> dict[str, int]:
+    """Sizes of the inputs' symbolic dims other than ``batch``: from ``--input-shape NAME=DIMS``, else the default
+    token length; anything else is asked for in one line."""
+    known = {t.name: t for t in inputs}
+    unknown = [n for n in given if n not in known]
+    if unknown:
+        raise InputShapeError(f"{file} has no input {unknown[0]!r}", f"its inputs: {', '.join(known)}")
+    sizes: dict[str, int] = {}
+    for name, shape in given.items():
+        t = known[name]
+        if len(shape) != len(t.shape):
+            raise InputShapeError(f"--input-shape {name}={','.join(map(str, shape))} has {len(shape)} dims; "
+                                  f"{file} declares {t.describe()}")
+        for d, n in zip(t.shape[1:], shape[1:]):
+            if isinstance(d, str):
+                sizes[d] = n
+            elif d != n:
+                raise InputShapeError(f"--input-shape {name}={','.join(map(str, shape))} does not match {t.describe()}")
+    if default_seq is not None:
+        sizes.setdefault(SEQ, default_seq)
+    for t in inputs:
+        for d in t.shape[1:]:
+            if isinstance(d, str) and d not in sizes:
+                example = ",".join(str(x) if isinstance(x, int) else ("1" if i == 0 else "N") for i, x in enumerate(t.shape))
+                raise InputShapeError(f"input {t.describe()} of {file} has a symbolic dim {d!r} with no size",
+                                      f"give it with --input-shape {t.name}={example}")
+    return sizes
 
 
 def _no_builder() -> nn.Module:

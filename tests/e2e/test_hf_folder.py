@@ -89,3 +89,60 @@ def test_task_override_exports_the_hidden_states(cli, folder, tmp_path):
     assert [o.name for o in graph.output] == ["last_hidden_state"]
     dims = [d.dim_param or d.dim_value for d in graph.output[0].type.tensor_type.shape.dim]
     assert dims[2] == 384 and isinstance(dims[1], str)  # a symbolic token length
+
+
+def _export_elsewhere(folder, path) -> None:
+    """MiniLM exported by another tool's conventions: torch.onnx's TorchScript exporter, the names Hugging Face
+    exporters give (batch_size, sequence_length) and sentence-transformers' output name."""
+    import torch
+    from transformers import AutoModel
+
+    from dlcompress.toolkit.hf_folder import SentenceEmbedding
+
+    model = SentenceEmbedding(AutoModel.from_pretrained(str(folder), local_files_only=True), "mean_tokens", True).eval()
+    ids = torch.ones(1, 8, dtype=torch.int64)
+    axes = {n: {0: "batch_size", 1: "sequence_length"} for n in ("input_ids", "attention_mask", "token_type_ids")}
+    with torch.no_grad():
+        torch.onnx.export(model, (ids, ids, torch.zeros_like(ids)), str(path), dynamo=False, opset_version=17,
+                          input_names=list(axes), output_names=["sentence_embedding"],
+                          dynamic_axes={**axes, "sentence_embedding": {0: "batch_size"}})
+
+
+@pytest.fixture(scope="module")
+def elsewhere(folder, tmp_path_factory):
+    path = tmp_path_factory.mktemp("onnx") / "minilm.onnx"
+    _export_elsewhere(folder, path)
+    return path
+
+
+@pytest.mark.slow
+def test_the_same_model_as_an_onnx_file_with_its_tokenizer(cli, folder, elsewhere, tmp_path):
+    out = tmp_path / "q"
+    r = cli("quantize", "--model", elsewhere, "--tokenizer", str(folder), "--eval-samples", "200",
+            "--bench-seconds", "2", "--out", out, "--json")
+    assert r.code == 0, r.err
+    rep = json.loads(r.out)
+    source, int8 = rep["rows"]
+    assert source["status"] == "input" and rep["data"]["name"] == "text-sentences"
+    assert int8["fidelity"]["samples"] >= 200 and int8["fidelity"]["cosine"] >= 0.99, int8["fidelity"]
+    assert json.loads((out / "lineage.json").read_text())["model.int8.onnx"][-1]["params"]["method"] == "dynamic"
+
+
+def test_token_inputs_without_a_tokenizer_and_unsized_dims_are_one_line(cli, elsewhere, tmp_path):
+    r = cli("quantize", "--model", elsewhere, "--out", tmp_path / "a")
+    assert r.code == 2 and "token inputs" in r.err and "--tokenizer FOLDER" in r.err and "Traceback" not in r.err
+    r = cli("quantize", "--model", elsewhere, "--tokenizer", tmp_path, "--out", tmp_path / "b")
+    assert r.code == 2 and "no tokenizer can be loaded" in r.err
+    assert not (tmp_path / "a").exists() and not (tmp_path / "b").exists()
+
+
+def test_named_input_shapes_size_the_symbolic_dims(elsewhere, folder):
+    from dlcompress.toolkit.errors import InputShapeError
+    from dlcompress.toolkit.models import ModelOptions, load_onnx_file, parse_named_shapes
+
+    shapes = parse_named_shapes("input_ids=1,32 attention_mask=1,32")
+    art = load_onnx_file(elsewhere, ModelOptions(tokenizer=str(folder), input_shapes=shapes))
+    assert art.spec.dims == {"seq": 32} and [t.shape for t in art.spec.inputs] == [("batch", "seq")] * 3
+    assert art.spec.example_inputs(2)["input_ids"].shape == (2, 32)
+    with pytest.raises(InputShapeError, match="has no input 'ids'"):
+        load_onnx_file(elsewhere, ModelOptions(tokenizer=str(folder), input_shapes={"ids": (1, 8)}))

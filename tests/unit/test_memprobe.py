@@ -85,3 +85,27 @@ def test_failures_come_back_as_none(models, tmp_path):
     assert peak_memory("onnxruntime", broken, _inputs(SMALL), threads=1) is None
     assert peak_memory("onnxruntime", tmp_path / "missing.onnx", _inputs(SMALL), threads=1) is None
     assert peak_memory("onnxruntime", models[SMALL], _inputs(SMALL), threads=1, timeout=0.001) is None
+
+
+def test_probes_side_by_side_each_measure_their_own_model(tmp_path):
+    """Two probes run at once report what each runs alone reports: its own model's memory, not the other's."""
+    import numpy as np
+    import onnx
+    from onnx import TensorProto, helper, numpy_helper
+
+    from dlcompress.benchmarks.memprobe import peak_memories, peak_memory
+
+    def model(path, n):  # one MatMul with an n x n weight: n*n*4 bytes of model
+        w = numpy_helper.from_array(np.ones((n, n), np.float32), "w")
+        graph = helper.make_graph([helper.make_node("MatMul", ["x", "w"], ["y"])], "g",
+                                  [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, n])],
+                                  [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, n])], [w])
+        onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)]), str(path))
+        return [{"name": "x", "shape": [1, n], "dtype": "float32"}]
+
+    small, big = tmp_path / "small.onnx", tmp_path / "big.onnx"
+    probes = [("onnxruntime", small, model(small, 64), 1, None), ("onnxruntime", big, model(big, 4096), 1, None)]
+    together = peak_memories(probes)
+    alone = peak_memory(*probes[1][:4])
+    assert together[1]["model_mb"] > 50 > together[0]["model_mb"]  # 64 MB of weights against 16 kB
+    assert abs(together[1]["model_mb"] - alone["model_mb"]) < 0.25 * alone["model_mb"]
