@@ -114,12 +114,13 @@ def _wrap(task: str, model: nn.Module, path: Path, config: dict[str, Any]) -> tu
         out = TensorSpec("sentence_embedding", ("batch", int(pooling.get("word_embedding_dimension") or hidden)), value_range=(-1.0, 1.0))
         return SentenceEmbedding(model, _pooling_mode(pooling), _normalizes(path)).eval(), (out,)
     if task == "feature-extraction":
-        return HiddenStates(model).eval(), (TensorSpec("last_hidden_state", ("batch", "seq", hidden)),)
+        return OneOutput(model, "last_hidden_state").eval(), (TensorSpec("last_hidden_state", ("batch", "seq", hidden)),)
+    logits = OneOutput(model, "logits").eval()
     if task == "text-classification":
-        return Logits(model).eval(), (TensorSpec("logits", ("batch", int(model.config.num_labels))),)
+        return logits, (TensorSpec("logits", ("batch", int(model.config.num_labels))),)
     if task == "token-classification":
-        return Logits(model).eval(), (TensorSpec("logits", ("batch", "seq", int(model.config.num_labels))),)
-    return Logits(model).eval(), (TensorSpec("logits", ("batch", "seq", int(model.config.vocab_size))),)
+        return logits, (TensorSpec("logits", ("batch", "seq", int(model.config.num_labels))),)
+    return logits, (TensorSpec("logits", ("batch", "seq", int(model.config.vocab_size))),)
 
 
 def _modules(path: Path) -> list[dict[str, Any]]:
@@ -173,29 +174,17 @@ class SentenceEmbedding(nn.Module):
         return nn.functional.normalize(pooled, p=2, dim=1) if self.normalize else pooled
 
 
-class HiddenStates(nn.Module):
-    """The last hidden state as one tensor."""
+class OneOutput(nn.Module):
+    """One field of a transformers model's output (``last_hidden_state``, ``logits``) as a plain tensor: no cache,
+    no dict."""
 
-    def __init__(self, model: nn.Module) -> None:
+    def __init__(self, model: nn.Module, field: str) -> None:
         super().__init__()
-        self.model = model
+        self.model, self.field = model, field
 
     def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor,
                 token_type_ids: torch.Tensor | None = None) -> torch.Tensor:
-        extra = {} if token_type_ids is None else {"token_type_ids": token_type_ids}
-        return self.model(input_ids=input_ids, attention_mask=attention_mask, **extra).last_hidden_state
-
-
-class Logits(nn.Module):
-    """The logits as one tensor (no cache, no dict)."""
-
-    def __init__(self, model: nn.Module) -> None:
-        super().__init__()
-        self.model = model
-
-    def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor,
-                token_type_ids: torch.Tensor | None = None) -> torch.Tensor:
-        extra = {} if token_type_ids is None else {"token_type_ids": token_type_ids}
+        extra: dict[str, Any] = {} if token_type_ids is None else {"token_type_ids": token_type_ids}
         if getattr(self.model.config, "is_decoder", False) or "CausalLM" in type(self.model).__name__:
             extra["use_cache"] = False
-        return self.model(input_ids=input_ids, attention_mask=attention_mask, **extra).logits
+        return getattr(self.model(input_ids=input_ids, attention_mask=attention_mask, **extra), self.field)
