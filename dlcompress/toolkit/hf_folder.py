@@ -11,6 +11,7 @@ tokenizer (``hints["text"]["tokenizer"]``); nothing is ever fetched from the hub
 from __future__ import annotations
 
 import json
+from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
@@ -29,6 +30,23 @@ SUFFIX_TASKS = (("ForSequenceClassification", "text-classification"), ("ForToken
 AUTO_CLASSES = {"sentence-embedding": "AutoModel", "feature-extraction": "AutoModel",
                 "text-classification": "AutoModelForSequenceClassification",
                 "token-classification": "AutoModelForTokenClassification", "causal-lm": "AutoModelForCausalLM"}
+
+
+@lru_cache(maxsize=8)
+def load_tokenizer(folder: str) -> Any:
+    """The tokenizer in ``folder`` (local files only), loaded once per process: the model loader, the text
+    dataset and an ONNX file's ``--tokenizer`` all ask for it."""
+    if not Path(folder).is_dir():
+        raise ModelLoadError(f"--tokenizer {folder} is not a folder", "give a folder with tokenizer.json or vocab files")
+    try:
+        from transformers import AutoTokenizer
+    except ImportError:
+        raise ModelLoadError("tokenizing text needs transformers", "pip install transformers") from None
+    try:
+        return AutoTokenizer.from_pretrained(str(folder), local_files_only=True)
+    except Exception as e:  # noqa: BLE001 - transformers raises many kinds for a folder without tokenizer files
+        raise ModelLoadError(f"no tokenizer can be loaded from {folder}: {first_line(e) or type(e).__name__}",
+                             "give --tokenizer a folder with tokenizer.json or vocab files") from None
 
 
 def is_hf_folder(name: str) -> bool:
@@ -79,7 +97,7 @@ def load_hf_folder(name: str, task: str | None = None, seq: int | None = None) -
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(0)  # heads a checkpoint lacks are initialised the same way on every run
             model = auto.from_pretrained(str(path), local_files_only=True).eval()
-        tokenizer = transformers.AutoTokenizer.from_pretrained(str(path), local_files_only=True)
+        tokenizer = load_tokenizer(str(path))
     except Exception as e:  # noqa: BLE001 - transformers raises OSError, ValueError, KeyError ... for bad folders
         arch = ", ".join(config.get("architectures") or [config.get("model_type", "?")])
         raise ModelLoadError(f"transformers cannot build {arch} from {path} offline: {first_line(e)}",

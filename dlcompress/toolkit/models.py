@@ -376,20 +376,11 @@ def token_inputs(inputs: tuple[TensorSpec, ...]) -> bool:
             and all(t.name in TOKEN_INPUTS and len(t.shape) == 2 and t.dtype.startswith("int") for t in inputs))
 
 
-def _vocab_size(tokenizer: str | None) -> int:
-    """The tokenizer's vocabulary size (ids of generated inputs stay below it); 100 without a tokenizer."""
-    if not tokenizer:
-        return 100
-    folder = Path(tokenizer)
-    if not folder.is_dir():
-        raise ModelLoadError(f"--tokenizer {tokenizer} is not a folder", "give a folder with tokenizer.json or vocab files")
-    try:
-        from transformers import AutoTokenizer
+def _vocab_size(tokenizer: str) -> int:
+    """The tokenizer's vocabulary size: ids of generated inputs stay below it."""
+    from dlcompress.toolkit.hf_folder import load_tokenizer
 
-        return len(AutoTokenizer.from_pretrained(str(folder), local_files_only=True))
-    except Exception as e:  # noqa: BLE001 - transformers raises many kinds for a folder without tokenizer files
-        raise ModelLoadError(f"no tokenizer can be loaded from {tokenizer}: {first_line(e) or type(e).__name__}",
-                             "give --tokenizer a folder with tokenizer.json or vocab files") from None
+    return len(load_tokenizer(tokenizer))
 
 
 def _shared_token_length(inputs: tuple[TensorSpec, ...], outputs: tuple[TensorSpec, ...],

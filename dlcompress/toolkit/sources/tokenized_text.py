@@ -14,8 +14,9 @@ from typing import Any
 
 import numpy as np
 
-from dlcompress.toolkit.errors import DatasetError
+from dlcompress.toolkit.errors import DatasetError, ModelLoadError
 from dlcompress.toolkit.feeds import FeedSource, FeedSplits, feed_dataset, spec_dim
+from dlcompress.toolkit.hf_folder import load_tokenizer
 HELD_OUT = 0.25
 MIN_WORDS = 5
 PROVENANCE = ("real text: sentences of the Python Language Reference that ships with CPython "
@@ -67,14 +68,9 @@ def tokenizer_of(spec: Any) -> Any:
         raise DatasetError(f"text-sentences needs the model's tokenizer; {spec.name} names none",
                            "give --tokenizer FOLDER (a Hugging Face folder with tokenizer files)")
     try:
-        from transformers import AutoTokenizer
-
-        return AutoTokenizer.from_pretrained(str(folder), local_files_only=True)
-    except ImportError:
-        raise DatasetError("tokenizing text needs transformers", "pip install transformers") from None
-    except Exception as e:  # noqa: BLE001 - transformers raises many kinds for a folder without tokenizer files
-        raise DatasetError(f"no tokenizer can be loaded from {folder}: {type(e).__name__}",
-                           "give --tokenizer a folder with tokenizer.json or vocab files") from None
+        return load_tokenizer(str(folder))
+    except ModelLoadError as e:
+        raise DatasetError(e.message, e.hint) from None
 
 
 def tokenized(sentences: tuple[str, ...] | list[str], spec: Any, tokenizer: Any) -> FeedSource:
