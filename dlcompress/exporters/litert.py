@@ -55,8 +55,10 @@ class LiteRTExporter(Exporter):
     def export(self, artifact: Artifact, out_path: Path, options: ExportOptions) -> Artifact:
         if options.route not in ("auto", *self.routes):
             raise ExportError(f"unknown LiteRT export route {options.route!r}", f"use one of: auto, {', '.join(self.routes)}")
+        if artifact.format is Format.KERAS:
+            return _from_keras(artifact, Path(out_path), self.precision)
         if artifact.format is not Format.TORCH:
-            raise UnsupportedError(f"LiteRT export takes a torch model, not {artifact.format}")
+            raise UnsupportedError(f"LiteRT export takes a torch or Keras/TensorFlow model, not {artifact.format}")
         spec = artifact.spec
         start = time.perf_counter()
         quant = fp16_quant_config() if self.precision == "fp16" else None
@@ -72,6 +74,19 @@ class LiteRTExporter(Exporter):
         )
         return artifact.derive(record, format=Format.LITERT, path=Path(out_path), model=None, source=artifact,
                                precision=self.precision)
+
+
+def _from_keras(artifact: Artifact, out_path: Path, precision: str) -> Artifact:
+    """A Keras/TensorFlow model through ``tf.lite.TFLiteConverter`` (no litert-torch involved)."""
+    from dlcompress.toolkit.keras_model import keras_to_tflite
+
+    start = time.perf_counter()
+    params = keras_to_tflite(artifact, out_path, precision)
+    record = StageRecord("export", {"format": "litert", "route": "tflite-converter", "precision": precision,
+                                    "dynamic_batch": False, **params},
+                         {"size_bytes": out_path.stat().st_size, "fallback_from": []},
+                         seconds=round(time.perf_counter() - start, 2))
+    return artifact.derive(record, format=Format.LITERT, path=out_path, model=None, source=artifact, precision=precision)
 
 
 EXPORTERS.add("litert", LiteRTExporter())

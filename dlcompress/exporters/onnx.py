@@ -1,5 +1,6 @@
 """ONNX export: the dynamo exporter first, the TorchScript exporter where dynamo cannot take the model
-(torchvision detection models fail ``torch.export`` on data-dependent shapes)."""
+(torchvision detection models fail ``torch.export`` on data-dependent shapes); tf2onnx for Keras/TensorFlow
+models."""
 
 from __future__ import annotations
 
@@ -26,6 +27,8 @@ class OnnxExporter(Exporter):
     supports_dynamic_batch = True
 
     def export(self, artifact: Artifact, out_path: Path, options: ExportOptions) -> Artifact:
+        if artifact.format is Format.KERAS:
+            return _from_keras(artifact, Path(out_path), options)
         spec = artifact.spec
         model = artifact.model.eval()  # type: ignore[union-attr]
         routes = (spec.hint("onnx", "routes") or self.routes) if options.route == "auto" else (options.route,)
@@ -57,6 +60,22 @@ class OnnxExporter(Exporter):
             )
             return artifact.derive(record, format=Format.ONNX, path=out_path, model=None, source=artifact)
         raise ExportError(f"ONNX export of {spec.name} failed: " + " | ".join(failures))
+
+
+def _from_keras(artifact: Artifact, out_path: Path, options: ExportOptions) -> Artifact:
+    """A Keras/TensorFlow model through tf2onnx (the only route for it)."""
+    from dlcompress.toolkit.keras_model import keras_to_onnx
+
+    if options.route not in ("auto", "tf2onnx"):
+        raise ExportError(f"a Keras/TensorFlow model exports to ONNX through tf2onnx, not {options.route!r}",
+                          "drop --exporter or give --exporter tf2onnx")
+    start = time.perf_counter()
+    params = keras_to_onnx(artifact, out_path, options.opset, options.dynamic_batch)
+    axes = {t.name: list(t.dynamic_axes().values()) for t in artifact.spec.inputs} if options.dynamic_batch else {}
+    record = StageRecord("export", {"format": "onnx", **params, "dynamic_axes": axes},
+                         {"size_bytes": out_path.stat().st_size, "fallback_from": []},
+                         seconds=round(time.perf_counter() - start, 2))
+    return artifact.derive(record, format=Format.ONNX, path=out_path, model=None, source=artifact)
 
 
 def _run_export(route: str, model: torch.nn.Module, args: tuple, out: Path, spec, axes: dict, opset: int | None) -> None:  # noqa: ANN001

@@ -43,6 +43,8 @@ class OpenVinoExporter(Exporter):
         routes = self.routes if options.route == "auto" else (options.route,)
         if artifact.format is Format.ONNX:  # a user's ONNX file: the ONNX frontend reads it directly
             routes = ("onnx-file",)
+        elif artifact.format is Format.KERAS:  # Keras/TensorFlow: through tf2onnx's ONNX
+            routes = ("onnx",)
         failures: list[str] = []
         for route in routes:
             start = time.perf_counter()

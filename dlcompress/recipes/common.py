@@ -25,6 +25,7 @@ from dlcompress.toolkit.data import (
     DataSplits,
     ImageSource,
     ImageTransform,
+    is_data_file,
     load_dataset,
 )
 from dlcompress.toolkit.devices import environment
@@ -44,6 +45,10 @@ from dlcompress.toolkit.runtimes import Runtime, RuntimeOptions, open_runtime
 from dlcompress.zoo import MODELS
 
 BN_RECALIBRATION_IMAGES = 32
+DEFAULT_DATA_WHY = {
+    "photos": "real photos, crops of scikit-image's bundled images: the default for an image model",
+    "synthetic": "random inputs from the model's signature: latency only, no accuracy",
+}
 
 
 @dataclass(frozen=True)
@@ -55,6 +60,15 @@ class DataOptions:
     calib_samples: int = 64
     eval_samples: int = 1000
     eval_batch: int = 32
+    text_column: str | None = None
+    """The text column of a ``.csv``/``.jsonl`` data file (default: ``text``, else the only text column)."""
+    label_column: str | None = None
+    """The column of class labels in a ``.csv``/``.jsonl`` data file (the labels array of an ``.npz``)."""
+
+    def file_options(self) -> dict[str, str]:
+        """The columns given, as keywords for a data file's loader."""
+        given = {"text_column": self.text_column, "label_column": self.label_column}
+        return {k: v for k, v in given.items() if v is not None}
 
 
 @dataclass
@@ -163,8 +177,12 @@ def prepare(model: str, model_options: ModelOptions, data_options: DataOptions) 
         else:
             artifact = load_model(model, model_options, None)
             data_name = artifact.spec.card.default_data
+    if data_options.file_options() and not is_data_file(data_name):
+        flag = "--text-column" if data_options.text_column else "--label-column"
+        raise DatasetError(f"{flag} names a column of a data file; --data {data_name} is not one",
+                           "give --data FILE.csv or FILE.jsonl (or FILE.npz for --label-column)")
     if is_feed_dataset(data_name):
-        return prepare_feeds(model, model_options, data_name, artifact)
+        return prepare_feeds(model, model_options, data_name, artifact, data_options.file_options())
     data = load_dataset(data_name) if data_name != "synthetic" else None
     if artifact is None:
         artifact = load_model(model, model_options, data)
@@ -174,12 +192,15 @@ def prepare(model: str, model_options: ModelOptions, data_options: DataOptions) 
         data = load_dataset("synthetic", channels=c, image_size=hw)
     transform = None
     if spec.is_image_model:
-        c, h, w = spec.image_shape
-        transform = ImageTransform(c, (h, w), spec.preprocess.mean, spec.preprocess.std)
+        transform = ImageTransform.for_spec(spec)
     elif data.name != "synthetic":
         raise DatasetError(f"{spec.name} takes {spec.signature()}, which image data cannot feed",
                            "use --data synthetic")
     prepared = Prepared(artifact, data, transform)
+    if not data_options.name and model not in MODELS:  # a brought model: say which data it got, and why
+        line = f"data: {data.name} ({DEFAULT_DATA_WHY.get(data.name, 'the default for this model')}; choose with --data)"
+        step(line)
+        prepared.notes.append(line)
     if data.labelled and spec.card.num_classes is not None and data.num_classes is not None \
             and spec.card.num_classes != data.num_classes and spec.task == "image-classification":
         raise DatasetError(f"{spec.name} predicts {spec.card.num_classes} classes but {data.name} has {data.num_classes}",
@@ -187,10 +208,12 @@ def prepare(model: str, model_options: ModelOptions, data_options: DataOptions) 
     return describe_torch_model(prepared)
 
 
-def prepare_feeds(model: str, model_options: ModelOptions, data_name: str, artifact: Artifact | None = None) -> Prepared:
-    """A model fed by a feed dataset: the model first (the dataset makes inputs for its signature)."""
+def prepare_feeds(model: str, model_options: ModelOptions, data_name: str, artifact: Artifact | None = None,
+                  file_options: dict[str, str] | None = None) -> Prepared:
+    """A model fed by a feed dataset or a data file: the model first (the data makes inputs for its signature);
+    ``file_options`` (the columns of a text table) go to a data file's loader."""
     artifact = artifact or load_model(model, model_options, None)
-    data = load_dataset(data_name, spec=artifact.spec)
+    data = load_dataset(data_name, spec=artifact.spec, **(file_options or {}))
     prepared = Prepared(artifact, data, None)
     kind = "synthetic" if data.synthetic else "real"
     step(f"data: {data.name} ({kind}): {data.provenance}")

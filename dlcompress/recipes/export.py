@@ -41,8 +41,9 @@ def export(request: ExportRequest) -> ExportResult:
     check_writable(out, request.overwrite)
     options = init_runtimes(None)
     prepared = prepare(request.model, request.model_options, request.data)
-    if prepared.artifact.format is not Format.TORCH:
-        raise UnsupportedError(f"{request.model} is already a {prepared.artifact.format} model; export needs a torch model")
+    if prepared.artifact.format not in (Format.TORCH, Format.KERAS):
+        raise UnsupportedError(f"{request.model} is already a {prepared.artifact.format} model; export needs a torch "
+                               "or Keras/TensorFlow model")
     step(f"exporting {prepared.spec.name} to {request.format}")
     with atomic_file(out, request.overwrite) as tmp:
         tmp_named = tmp.with_name(tmp.name + exporter.suffix)

@@ -477,7 +477,7 @@ STEPS.add("depthwise", PipelineStep(run_depthwise, "torch", "torch",
                                     description="dense KxK convs -> depthwise KxK + pointwise 1x1"))
 STEPS.add("distill", PipelineStep(run_distill, "torch", "torch", trains=True,
                                   description="knowledge distillation from the teacher"))
-STEPS.add("export", PipelineStep(run_export, "torch", "exported", description="export and validate against torch"))
+STEPS.add("export", PipelineStep(run_export, "torch", "exported", description="export and validate against the source model"))
 STEPS.add("quantize", PipelineStep(run_quantize, "exported", "exported", description="post-training quantization"))
 
 

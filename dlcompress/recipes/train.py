@@ -51,8 +51,7 @@ def train(request: TrainRequest) -> TrainResult:
     spec = artifact.spec
     if not spec.is_image_model or spec.task != "image-classification":
         raise ModelLoadError(f"dlcompress train supports image classifiers; {spec.name} is {spec.task}")
-    c, h, w = spec.image_shape
-    transform = ImageTransform(c, (h, w), spec.preprocess.mean, spec.preprocess.std)
+    transform = ImageTransform.for_spec(spec)
     step(f"training {spec.name} ({spec.signature()}) on {data.name}: {request.options.epochs} epoch(s)")
     history = fit(artifact.model, data.train, transform, request.options, data.test)
     pre = spec.preprocess

@@ -22,6 +22,8 @@ class Format(StrEnum):
     ONNX = "onnx"
     OPENVINO = "openvino"
     LITERT = "litert"
+    KERAS = "keras"
+    """A Keras file or TensorFlow SavedModel folder (the source of the formats above, never a deployment target)."""
 
 
 @dataclass(frozen=True)

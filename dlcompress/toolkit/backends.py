@@ -63,3 +63,4 @@ BACKENDS.add("litert", Backend(
     description="LiteRT/TFLite flatbuffer (litert-torch, batch 1) run by the LiteRT interpreter with XNNPACK; "
                 "int8 with litert-torch's PT2E quantizer (full-integer; --int8-io for integer-only accelerators)",
 ))
+

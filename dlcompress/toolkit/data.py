@@ -110,6 +110,15 @@ class ImageTransform:
     size: tuple[int, int]
     mean: tuple[float, ...] | None = None
     std: tuple[float, ...] | None = None
+    channels_last: bool = False
+    """Batches as NHWC (Keras/TensorFlow models) instead of NCHW."""
+
+    @classmethod
+    def for_spec(cls, spec: object) -> ImageTransform:
+        """The transform into the inputs an image model's spec declares (size, channels, normalisation, layout)."""
+        c, h, w = spec.image_shape  # type: ignore[attr-defined]
+        pre = spec.preprocess  # type: ignore[attr-defined]
+        return cls(c, (h, w), pre.mean, pre.std, pre.channels_last)
 
     def _fit(self, x, F):  # noqa: ANN001, ANN202 - NCHW float batch -> channels and size of the model
         if x.shape[1] != self.channels:
@@ -139,6 +148,8 @@ class ImageTransform:
             mean = torch.tensor(self.mean, dtype=torch.float32).view(1, -1, 1, 1)
             std = torch.tensor(self.std, dtype=torch.float32).view(1, -1, 1, 1)
             x = (x - mean) / std
+        if self.channels_last:
+            x = x.permute(0, 2, 3, 1)
         return np.ascontiguousarray(x.contiguous().numpy(), dtype=np.float32)
 
 
@@ -163,6 +174,14 @@ def batches(source: ImageSource, transform: ImageTransform, batch_size: int) -> 
         yield x, y
 
 
+def held_out_split(n: int, test_fraction: float, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """(train, test) indices of ``n`` items: a seeded shuffle, then ``test_fraction`` of them (at least one of
+    each) held out; the same for the same ``n`` every time."""
+    order = np.random.default_rng(seed).permutation(n)
+    n_test = min(n - 1, max(1, round(n * test_fraction)))
+    return order[n_test:], order[:n_test]
+
+
 # ---------------------------------------------------------------------------------------------------------
 # Dataset loaders
 
@@ -175,6 +194,17 @@ def _load_feed_sources() -> None:
 
 
 DATASETS: Registry[Callable[..., DataSplits]] = Registry("dataset", loader=_load_feed_sources)
+DATA_FILES: Registry[Callable[..., object]] = Registry("data file kind", loader=_load_feed_sources)
+"""The user's own data files by suffix (``.txt``, ``.csv``, ``.npz``...): ``loader(path, spec=..., **options)``
+returns the feeds they make for the model (``toolkit/sources/text_files.py``, ``toolkit/sources/arrays.py``)."""
+
+
+def is_data_file(name_or_path: str | None) -> bool:
+    """Whether ``--data`` names a file of a registered data file kind (read for the model's own inputs)."""
+    if not name_or_path or name_or_path in DATASETS:
+        return False
+    path = Path(name_or_path)
+    return path.suffix.lower() in DATA_FILES and not path.is_dir()
 
 
 def _read_idx(path: Path) -> np.ndarray:
@@ -280,10 +310,14 @@ def load_synthetic(channels: int = 3, image_size: tuple[int, int] = (224, 224), 
 
 def load_image_folder(root: Path, test_fraction: float = 0.2) -> DataSplits:
     """An ImageFolder tree (one subfolder per class). ``train/`` and ``val/`` (or ``test/``) subtrees are used
-    as the splits when present; otherwise a deterministic ``test_fraction`` of each class is held out."""
+    as the splits when present; otherwise a deterministic ``test_fraction`` of each class is held out. A folder
+    that holds images directly and no subfolders is unlabelled data (:func:`load_flat_image_folder`)."""
     root = Path(root)
     if not root.is_dir():
-        raise DatasetError(f"dataset folder {root} does not exist", "pass a folder with one subfolder per class")
+        raise DatasetError(f"dataset folder {root} does not exist",
+                           "pass a folder of images, or one with one subfolder of images per class")
+    if not _subfolders(root) and _images_in(root):
+        return load_flat_image_folder(root, test_fraction)
     held = next((root / n for n in ("val", "test", "validation") if (root / n).is_dir()), None)
     if (root / "train").is_dir() and held is not None:
         classes = _classes(root / "train")
@@ -313,10 +347,40 @@ def load_image_folder(root: Path, test_fraction: float = 0.2) -> DataSplits:
     )
 
 
+def load_flat_image_folder(root: Path, test_fraction: float = 0.2) -> DataSplits:
+    """A folder of images without class subfolders: unlabelled (fidelity against fp32 only); a deterministic
+    ``test_fraction`` (seeded shuffle) is held out for evaluation."""
+    root = Path(root)
+    files = _images_in(root)
+    if len(files) < 2:
+        raise DatasetError(f"{root} holds {len(files)} image{'' if len(files) == 1 else 's'}; at least 2 are needed "
+                           "to split into calibration and evaluation sets", "put more images in the folder")
+    train_idx, test_idx = held_out_split(len(files), test_fraction)
+    train_files = [files[i] for i in train_idx]
+    test_files = [files[i] for i in test_idx]
+    first = _read_image(train_files[0])
+    return DataSplits(
+        root.name,
+        ImageSource(loader=lambda i: _read_image(train_files[i]), length=len(train_files)),
+        ImageSource(loader=lambda i: _read_image(test_files[i]), length=len(test_files)),
+        None, first.shape[2], tuple(first.shape[:2]), labelled=False,
+    )
+
+
+def _subfolders(root: Path) -> list[str]:
+    return sorted(p.name for p in root.iterdir() if p.is_dir() and not p.name.startswith("."))
+
+
+def _images_in(root: Path) -> list[Path]:
+    """The images directly in ``root`` (not in its subfolders), sorted by name."""
+    return sorted(p for p in root.iterdir() if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES)
+
+
 def _classes(root: Path) -> list[str]:
-    classes = sorted(p.name for p in root.iterdir() if p.is_dir() and not p.name.startswith("."))
+    classes = _subfolders(root)
     if not classes:
-        raise DatasetError(f"{root} has no class subfolders", "an ImageFolder has one subfolder of images per class")
+        raise DatasetError(f"{root} has no images and no class subfolders",
+                           "give a folder of images, or one with one subfolder of images per class")
     return classes
 
 
@@ -345,13 +409,19 @@ def _read_image(path: Path) -> np.ndarray:
 
 
 def load_dataset(name_or_path: str, **kwargs: object) -> DataSplits:
-    """A registered dataset by name, or an ImageFolder directory by path."""
+    """A registered dataset by name, a data file of a registered kind (``DATA_FILES``: it needs ``spec=``), or an
+    image folder by path."""
     if name_or_path in DATASETS:
         return DATASETS.get(name_or_path)(**kwargs)
     path = Path(name_or_path)
+    if is_data_file(name_or_path):
+        return DATA_FILES.get(path.suffix.lower())(path, **kwargs)  # type: ignore[return-value]
+    if path.is_file():
+        raise DatasetError(f"--data {path.name}: dlcompress reads no {path.suffix or 'suffix-less'} data files",
+                           f"give a {', '.join(DATA_FILES.names())} file, or a folder of images")
     if path.exists() or os.sep in name_or_path:
         return load_image_folder(path)
     raise DatasetError(
         f"unknown dataset {name_or_path!r}",
-        DATASETS.suggest(name_or_path) + "; or pass a folder with one subfolder per class",
+        DATASETS.suggest(name_or_path) + f"; or pass a data file ({', '.join(DATA_FILES.names())}) or a folder of images",
     )

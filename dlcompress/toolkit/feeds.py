@@ -17,7 +17,7 @@ from typing import Any
 
 import numpy as np
 
-from dlcompress.toolkit.data import DATASETS
+from dlcompress.toolkit.data import DATA_FILES, DATASETS, is_data_file
 from dlcompress.toolkit.errors import DatasetError
 
 FEEDS_KIND = "feeds"
@@ -76,6 +76,25 @@ def class_accuracy(name: str, axis: int) -> FeedMetric:
     return FeedMetric(name, score)
 
 
+NOT_CLASS_SCORES = ("sentence-embedding", "feature-extraction", "metric-embedding")
+"""Tasks whose [batch, N] first output is an embedding, not one score per class."""
+
+
+def labels_metric(spec: Any, num_classes: int, data: str, drop_hint: str) -> FeedMetric:
+    """Accuracy (arg-max of the first output equals the label) for ``num_classes`` label classes, or a
+    DatasetError when the model's first output is not [batch, classes] with room for that many classes."""
+    out = spec.outputs[0]
+    classes = out.shape[1] if len(out.shape) == 2 else None
+    if spec.task in NOT_CLASS_SCORES or not isinstance(classes, int):
+        what = f"a {spec.task}" if spec.task in NOT_CLASS_SCORES else "not [batch, classes]"
+        raise DatasetError(f"{data} has class labels but the first output of {spec.name} is {out.describe()} "
+                           f"({what}), so there is no class to compare them with", drop_hint)
+    if num_classes > classes:
+        raise DatasetError(f"{data} has {num_classes} label classes but {spec.name} scores {classes} "
+                           f"({out.describe()})", drop_hint)
+    return class_accuracy("accuracy", axis=1)
+
+
 @dataclass(frozen=True)
 class FeedSplits:
     """A feed dataset: calibration (``train``) and held-out (``test``) inputs, labels and metric.
@@ -121,13 +140,37 @@ def feed_dataset(name: str) -> Callable[[FeedLoader], FeedLoader]:
     return wrap
 
 
+def feed_file(*suffixes: str) -> Callable[[FeedLoader], FeedLoader]:
+    """Register ``loader(path, spec, **options) -> FeedSplits`` in DATA_FILES for files with these suffixes
+    (the user's own data: ``--data FILE``); its output is checked against the spec."""
+
+    def wrap(loader: FeedLoader) -> FeedLoader:
+        @functools.wraps(loader)
+        def load(path: Any, spec: Any = None, **options: Any) -> FeedSplits:
+            if spec is None:
+                raise DatasetError(f"--data {path} is read into the inputs of a model", "use it with --model")
+            splits = loader(path, spec, **options)
+            check_fits(spec, splits, f"{spec.name} takes {spec.signature()}")
+            return splits
+
+        load.kind = FEEDS_KIND  # type: ignore[attr-defined]
+        for suffix in suffixes:
+            DATA_FILES.add(suffix, load)
+        return load
+
+    return wrap
+
+
 def is_feed_dataset(name: str) -> bool:
-    """Whether ``name`` is a registered feed dataset (its loader needs the model's spec)."""
+    """Whether ``name`` is a registered feed dataset or a data file (their loaders need the model's spec)."""
+    if is_data_file(name):
+        return True
     return name in DATASETS and getattr(DATASETS.get(name), "kind", None) == FEEDS_KIND
 
 
-def check_fits(spec: Any, splits: FeedSplits) -> None:
-    """The dataset's arrays have the spec's input names, ranks, fixed dims and dtypes (one clear error if not)."""
+def check_fits(spec: Any, splits: FeedSplits, hint: str | None = None) -> None:
+    """The dataset's arrays have the spec's input names, ranks, fixed dims and dtypes (one clear error if not;
+    ``hint`` replaces the default advice to use the model's own data)."""
     problems = []
     for split in (splits.train, splits.test):
         for t in spec.inputs:
@@ -142,7 +185,7 @@ def check_fits(spec: Any, splits: FeedSplits) -> None:
                 problems.append(f"{t.name} is {list(shape)}:{a.dtype}, the model takes {t.describe()}")
     if problems:
         raise DatasetError(f"{splits.name} does not fit {spec.name}: {'; '.join(dict.fromkeys(problems))}",
-                           f"use the model's own data ({spec.card.default_data})")
+                           hint or f"use the model's own data ({spec.card.default_data})")
 
 
 def spec_dim(spec: Any, name: str, default: int) -> int:

@@ -21,6 +21,7 @@ from dlcompress.toolkit.errors import (
     message_lines,
 )
 from dlcompress.toolkit.native_output import Captured, native_output_captured
+from dlcompress.toolkit.tensorflow_import import triton_loaded_first
 
 EXPORT_BATCH = 1
 INSTALL_HINT = "pip install 'dlcompress[litert]'"
@@ -34,6 +35,7 @@ def litert_torch_module() -> Any:
     if importlib.util.find_spec("litert_torch") is None:
         raise BackendUnavailableError("LiteRT export needs litert-torch, which is not installed", INSTALL_HINT)
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    triton_loaded_first()  # litert-torch imports TensorFlow where it is installed
     logging.getLogger("torch.utils._pytree").setLevel(logging.ERROR)
     with native_output_captured(), warnings.catch_warnings():
         warnings.simplefilter("ignore")
@@ -49,7 +51,7 @@ def litert_torch_version() -> str:
         return "unknown"
 
 
-def sample_args(spec, batch: int = EXPORT_BATCH, seed: int = 0) -> tuple[torch.Tensor, ...]:  # noqa: ANN001
+def sample_args(spec, batch: int = EXPORT_BATCH, seed: int = 0) -> tuple[torch.Tensor, ...]:
     """Example inputs in the spec's order (what the exported signature is traced with)."""
     feeds = spec.example_inputs(batch, seed=seed)
     return tuple(torch.from_numpy(feeds[t.name]) for t in spec.inputs)

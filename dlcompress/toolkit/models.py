@@ -297,7 +297,8 @@ def factory_spec(name: str, model: nn.Module, shape: tuple[int, ...], options: M
         preprocess=Preprocess(mean=mean, std=std),
         tolerance=Tolerance(atol=1e-4),
         card=ModelCard(
-            family="user", default_data="synthetic", num_classes=int(outs[0].shape[1]) if is_classifier else None,
+            family="user", default_data="photos" if _is_image_shape(shape) else "synthetic",
+            num_classes=int(outs[0].shape[1]) if is_classifier else None,
         ),
     )
 
@@ -357,7 +358,8 @@ def load_onnx_file(path: Path, options: ModelOptions) -> Artifact:
         name=path.stem, task="image-classification" if is_classifier else "custom", builder=_no_builder,
         inputs=inputs, outputs=outputs, dims=dims,
         preprocess=Preprocess(mean=mean, std=std),
-        card=ModelCard(family="onnx", default_data="text-sentences" if options.tokenizer else "synthetic",
+        card=ModelCard(family="onnx", default_data="text-sentences" if options.tokenizer else
+                       "photos" if is_image and _is_image_shape(first.shape) else "synthetic",
                        num_classes=n_classes),
         hints=hints,
     )
@@ -426,6 +428,11 @@ def _symbolic_sizes(file: str, inputs: tuple[TensorSpec, ...], given: dict[str, 
                 raise InputShapeError(f"input {t.describe()} of {file} has a symbolic dim {d!r} with no size",
                                       f"give it with --input-shape {t.name}={example}")
     return sizes
+
+
+def _is_image_shape(shape: tuple[Any, ...]) -> bool:
+    """``[batch, C, H, W]`` with 1 or 3 channels and an image-sized H, W: real photos fit it."""
+    return len(shape) == 4 and shape[1] in (1, 3) and all(isinstance(d, int) and d >= 8 for d in shape[2:])
 
 
 def _no_builder() -> nn.Module:

@@ -53,6 +53,8 @@ class Preprocess:
     std: tuple[float, ...] | None = None
     min_image_size: int = 1
     size_multiple: int = 1
+    channels_last: bool = False
+    """Image inputs are ``[batch, H, W, C]`` (Keras/TensorFlow models) instead of ``[batch, C, H, W]``."""
 
 
 @dataclass(frozen=True)
@@ -131,6 +133,8 @@ class ModelSpec:
     def image_shape(self) -> tuple[int, int, int]:
         """(channels, height, width) of an image model's input."""
         c, h, w = self.inputs[0].shape[1:]
+        if self.preprocess.channels_last:
+            h, w, c = c, h, w
         if not all(isinstance(v, int) for v in (c, h, w)):
             raise ValueError(f"{self.name}: image dims must be concrete")
         return int(c), int(h), int(w)
@@ -163,8 +167,9 @@ class ModelSpec:
                 x = rng.uniform(lo, hi, size=shape).astype(t.dtype)
                 pre = self.preprocess
                 if self.is_image_model and pre.mean is not None and pre.std is not None:
-                    mean = np.asarray(pre.mean, dtype=np.float32).reshape(1, -1, 1, 1)
-                    x = (x - mean) / np.asarray(pre.std, dtype=np.float32).reshape(1, -1, 1, 1)
+                    where = (1, 1, 1, -1) if pre.channels_last else (1, -1, 1, 1)
+                    mean = np.asarray(pre.mean, dtype=np.float32).reshape(where)
+                    x = (x - mean) / np.asarray(pre.std, dtype=np.float32).reshape(where)
                 out[t.name] = x
         return out
 

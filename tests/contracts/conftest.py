@@ -205,10 +205,40 @@ class Exports:
 
         if fmt is Format.TORCH:
             return self.reference
+        if fmt is Format.KERAS:
+            return self.keras()
         names = [n for n in EXPORTERS.names() if EXPORTERS.get(n).format is fmt]
         if not names:
             pytest.fail(f"no registered exporter makes {fmt} artifacts (registered: {EXPORTERS.names()})")
         return self.get(names[0]).artifact
+
+
+    def keras(self) -> Any:
+        """A small Keras CNN of the same shape of task (28x28x1 Fashion-MNIST, 10 classes), trained one epoch on
+        the reference's 1024 real images, saved as ``.keras`` and loaded as a Keras artifact."""
+        if "keras" not in self._done:
+            import importlib.util
+
+            if importlib.util.find_spec("tensorflow") is None:
+                pytest.skip("Keras models need the [tensorflow] extra")
+            from dlcompress.toolkit.data import DATASETS
+            from dlcompress.toolkit.keras_model import load_keras, tensorflow
+
+            tf = tensorflow()
+
+            fashion = DATASETS.get("fashion-mnist")()
+            x = fashion.train.batch(range(TRAIN_SAMPLES)).astype(np.float32) / 255.0
+            tf.keras.utils.set_random_seed(0)
+            model = tf.keras.Sequential([
+                tf.keras.Input((28, 28, 1)), tf.keras.layers.Conv2D(8, 3, activation="relu"),
+                tf.keras.layers.MaxPool2D(), tf.keras.layers.Flatten(), tf.keras.layers.Dense(10)])
+            model.compile("adam", tf.keras.losses.SparseCategoricalCrossentropy(from_logits=True))
+            model.fit(x, fashion.train.labels[:TRAIN_SAMPLES], epochs=1, batch_size=64, verbose=0)
+            path = self.root / "keras" / "small_cnn.keras"
+            path.parent.mkdir(parents=True, exist_ok=True)
+            model.save(str(path))
+            self._done["keras"] = Export(load_keras(path), None, (), (), path, 0.0)
+        return self._done["keras"].artifact
 
 
 @pytest.fixture(scope="session")

@@ -55,6 +55,7 @@ KINDS: dict[str, Kind] = {
     "quantizer": Kind("dlcompress.toolkit.stages.quantize", "QUANTIZERS", backend_field="format"),
     "stage": Kind("dlcompress.recipes.pipeline", "STEPS"),
     "dataset": Kind("dlcompress.toolkit.data", "DATASETS"),
+    "model-source": Kind("dlcompress.recipes.loading", "MODEL_SOURCES"),
 }
 
 

@@ -61,11 +61,12 @@ def sentence_splits() -> tuple[tuple[str, ...], tuple[str, ...]]:
     return tuple(train), tuple(test)
 
 
-def tokenizer_of(spec: Any) -> Any:
-    """The tokenizer the spec names (``hints["text"]["tokenizer"]``: a local folder)."""
+def tokenizer_of(spec: Any, data: str = "text-sentences") -> Any:
+    """The tokenizer the spec names (``hints["text"]["tokenizer"]``: a local folder); ``data`` names the text
+    that needs it in the error when there is none."""
     folder = spec.hint("text", "tokenizer")
     if not folder:
-        raise DatasetError(f"text-sentences needs the model's tokenizer; {spec.name} names none",
+        raise DatasetError(f"{data} needs the model's tokenizer; {spec.name} names none",
                            "give --tokenizer FOLDER (a Hugging Face folder with tokenizer files)")
     try:
         return load_tokenizer(str(folder))

@@ -226,10 +226,8 @@ def distill(student: Artifact, teacher: Artifact, data: DataSplits, train: Train
     spec = student.spec
     if not spec.is_image_model:
         raise DLCompressError(f"distillation supports image classifiers; {spec.name} takes {spec.signature()}")
-    c, h, w = spec.image_shape
-    transform = ImageTransform(c, (h, w), spec.preprocess.mean, spec.preprocess.std)
-    t_c, t_h, t_w = teacher.spec.image_shape
-    t_transform = ImageTransform(t_c, (t_h, t_w), teacher.spec.preprocess.mean, teacher.spec.preprocess.std)
+    transform = ImageTransform.for_spec(spec)
+    t_transform = ImageTransform.for_spec(teacher.spec)
     device = parallel.device if parallel is not None else device
     if device.startswith("cuda") and not torch.cuda.is_available():
         raise DLCompressError("--device cuda was asked for, but torch sees no CUDA device", "use --device cpu")

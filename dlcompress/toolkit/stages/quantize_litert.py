@@ -253,6 +253,8 @@ def quantize_litert(artifact: Artifact, options: QuantizeOptions, calibration: C
     """Quantize a LiteRT artifact (through the torch model it was exported from)."""
     check(options)
     source = artifact.source
+    if source is not None and source.format is Format.KERAS:
+        return _quantize_keras(artifact, source, options, calibration, Path(out_path))
     if source is None or source.format is not Format.TORCH:
         raise UnsupportedError(f"{artifact.path} has no torch source to quantize: LiteRT quantization runs PT2E on the "
                                "torch graph", "quantize from a torch model (zoo name, checkpoint or factory), not a .tflite file")
@@ -266,6 +268,27 @@ def quantize_litert(artifact: Artifact, options: QuantizeOptions, calibration: C
         params.update(weights="float16", activations="float32 (CPU kernels dequantize fp16 weights at load)", io="float32")
     else:
         params.update(_integer(source, options, calibration, out_path, _advanced(options).integer_io))
+    before, after = artifact.size_bytes or 0, out_path.stat().st_size
+    record = StageRecord("quantize", params, {"size_bytes_before": before, "size_bytes_after": after,
+                                              "size_ratio": round(after / before, 4) if before else None},
+                         seconds=round(time.perf_counter() - start, 2))
+    return artifact.derive(record, path=out_path, precision=options.precision)
+
+
+def _quantize_keras(artifact: Artifact, source: Artifact, options: QuantizeOptions, calibration: Calibration | None,
+                    out_path: Path) -> Artifact:
+    """A LiteRT model made from a Keras/TensorFlow model: re-converted by ``tf.lite.TFLiteConverter`` with
+    TensorFlow's own quantization (full int8 from the real calibration feeds, dynamic range, or fp16)."""
+    from dlcompress.toolkit.keras_model import keras_to_tflite
+
+    start = time.perf_counter()
+    feeds = list(calibration or []) if options.method == "static" else None
+    params: dict[str, Any] = {"backend": "tflite-converter", "method": options.method}
+    params.update(keras_to_tflite(source, out_path, options.method, feeds, _advanced(options).integer_io))
+    graph = read_graph(out_path)
+    params["io"] = {"inputs": [d.lower() for d in graph.input_dtypes], "outputs": [d.lower() for d in graph.output_dtypes]}
+    if options.method == "static":
+        params["full_integer"] = not graph.float_activations()
     before, after = artifact.size_bytes or 0, out_path.stat().st_size
     record = StageRecord("quantize", params, {"size_bytes_before": before, "size_bytes_after": after,
                                               "size_ratio": round(after / before, 4) if before else None},
