@@ -97,13 +97,7 @@ class KerasModel:
 
     def __call__(self, arrays: list[np.ndarray]) -> list[np.ndarray]:
         tf = tensorflow()
-        tensors = [tf.convert_to_tensor(a) for a in arrays]
-        if self.saved_model:
-            out = self._signature(**dict(zip(self._input_keys, tensors)))
-            return [out[k].numpy() for k in self._output_keys]
-        out = self.model(tensors if len(tensors) > 1 else tensors[0], training=False)
-        outs = out if isinstance(out, (list, tuple)) else list(out.values()) if isinstance(out, dict) else [out]
-        return [np.asarray(o) for o in outs]
+        return [np.asarray(o) for o in self._outputs([tf.convert_to_tensor(a) for a in arrays])]
 
     def function(self, batch: int | None, names: list[str]) -> Any:
         """A ``tf.function`` over the model with inputs named ``names`` (batch ``None`` = dynamic): outputs as a
@@ -113,13 +107,18 @@ class KerasModel:
 
         @tf.function(input_signature=signature)
         def serve(*xs: Any) -> Any:
-            if self.saved_model:
-                out = self._signature(**dict(zip(self._input_keys, xs)))
-                return [out[k] for k in self._output_keys]
-            out = self.model(list(xs) if len(xs) > 1 else xs[0], training=False)
-            return list(out) if isinstance(out, (list, tuple)) else list(out.values()) if isinstance(out, dict) else [out]
+            return self._outputs(list(xs))
 
         return serve
+
+    def _outputs(self, tensors: list[Any]) -> list[Any]:
+        """The model's outputs on ``tensors`` as a list in the spec's order (a SavedModel through its serving
+        signature, a Keras model called in inference mode)."""
+        if self.saved_model:
+            out = self._signature(**dict(zip(self._input_keys, tensors)))
+            return [out[k] for k in self._output_keys]
+        out = self.model(tensors if len(tensors) > 1 else tensors[0], training=False)
+        return list(out) if isinstance(out, (list, tuple)) else list(out.values()) if isinstance(out, dict) else [out]
 
 
 def _load_keras_file(path: Path) -> Any:
