@@ -31,7 +31,7 @@ ROUNDS_PER_EPOCH = 4
 RUNS_PER_ROUND = 5
 
 
-def native_runner(path: Path, runtime: str, threads: int, shape: tuple[int, ...]):  # noqa: ANN201
+def native_runner(path: Path, runtime: str, threads: int, shape: tuple[int, ...]):
     x = np.random.default_rng(0).standard_normal(shape).astype(np.float32)
     if runtime == "onnxruntime":
         import onnxruntime as ort
@@ -67,7 +67,7 @@ def native_runner(path: Path, runtime: str, threads: int, shape: tuple[int, ...]
     raise SystemExit(f"no native runner for {runtime}")
 
 
-def p50(fn, warmup: int = 5, runs: int = 40) -> float:  # noqa: ANN001
+def p50(fn, warmup: int = 5, runs: int = 40) -> float:
     for _ in range(warmup):
         fn()
     times = []
@@ -89,13 +89,13 @@ def main() -> int:
     args = ap.parse_args()
     os.environ.setdefault("DLCOMPRESS_QUIET", "1")
 
-    from dlcompress.recipes.bench_models import BenchRequest, bench_models
     from dlcompress.benchmarks.harness import BenchOptions, measure
+    from dlcompress.recipes.bench_models import BenchRequest, bench_models
+    from dlcompress.toolkit.artifact import Artifact, Format
+    from dlcompress.toolkit.backends import BACKENDS
     from dlcompress.toolkit.runtimes import RuntimeOptions, open_runtime
     from dlcompress.toolkit.runtimes.base import default_threads
-    from dlcompress.toolkit.artifact import Artifact, Format
     from dlcompress.zoo import MODELS
-    from dlcompress.toolkit.backends import BACKENDS
 
     backends = tuple(b for b in args.backends.split(",") if b in BACKENDS and BACKENDS.get(b).available())
     out = args.out or Path(tempfile.mkdtemp(prefix="dlc-xcheck-")) / "run"
@@ -131,7 +131,7 @@ def main() -> int:
     return 1 if bad else 0
 
 
-def plain_loop(runners: dict, epoch: int) -> dict[str, list[float]]:  # noqa: ANN001
+def plain_loop(runners: dict, epoch: int) -> dict[str, list[float]]:
     """The independent timing: per round, each runner once untimed then RUNS_PER_ROUND timed calls, the runner
     order rotated each round (the same fairness rules as the harness, written separately)."""
     names = list(runners)
@@ -148,7 +148,7 @@ def plain_loop(runners: dict, epoch: int) -> dict[str, list[float]]:  # noqa: AN
     return out
 
 
-def _input_shape(report) -> tuple[int, ...]:  # noqa: ANN001
+def _input_shape(report) -> tuple[int, ...]:
     """(C, H, W) of the model's input, parsed from the report's model signature."""
     import re
 

@@ -44,7 +44,7 @@ def run_one(name: str, work: Path, timeout: float) -> dict:
            "--out", str(out)]
     t0 = time.perf_counter()
     try:
-        proc = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout)
+        proc = subprocess.run(cmd, check=False, capture_output=True, text=True, timeout=timeout)
     except subprocess.TimeoutExpired:
         return {"model": name, "ok": False, "error": f"timed out after {timeout:.0f} s", "seconds": timeout}
     seconds = round(time.perf_counter() - t0, 1)

@@ -35,7 +35,8 @@ class QuantizeRequest:
     model: str = "resnet50"
     model_options: ModelOptions = field(default_factory=ModelOptions)
     data: DataOptions = field(default_factory=DataOptions)
-    quantize: QuantizeOptions = field(default_factory=QuantizeOptions)
+    quantize: QuantizeOptions = field(default_factory=lambda: QuantizeOptions(method="auto"))
+    """``auto`` as on the command line: the model's own method (dynamic for transformers), else static."""
     bench: BenchOptions = field(default_factory=BenchOptions)
     export: ExportOptions = field(default_factory=ExportOptions)
     threads: int | None = None

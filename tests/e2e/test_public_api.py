@@ -33,7 +33,18 @@ def test_a_request_object_is_taken_as_it_is():
     assert request.model == "resnet18" and request.data.name == "photos" and request.data.calib_samples == 8
     assert request.quantize.method == "dynamic"
     assert request.model_options.input_shape == (1, 3, 64, 64)
-    assert base.quantize.method == "static"  # the caller's request is not changed
+    assert base.quantize.method == "auto"  # the caller's request is not changed (its default, as on the CLI)
+
+
+def test_the_api_picks_the_models_own_method_as_the_cli_does(tmp_path):
+    """``dlcompress.quantize(model)`` with no method is ``--method auto``: a transformer gets dynamic int8."""
+    import dlcompress
+
+    out = tmp_path / "bert"
+    dlcompress.quantize("bert_tiny", eval_samples=16, max_seconds=0.5, out=str(out))
+    lineage = json.loads((out / "lineage.json").read_text())
+    quant = next(rec for recs in lineage.values() for rec in recs if rec["stage"] == "quantize")
+    assert quant["params"]["method"] == "dynamic"
 
 
 def test_an_unknown_keyword_is_one_clear_error_with_the_closest_name():

@@ -194,3 +194,29 @@ def test_cli_export_openvino_keeps_bin_beside_xml(cli, tmp_path, ov):
     assert r.code == 0 and "validated" in r.out, r.err
     assert {p.name for p in tmp_path.iterdir()} == {"cnn.xml", "cnn.bin"}
     ov.Core().compile_model(str(tmp_path / "cnn.xml"), "CPU")
+
+
+def test_fused_attention_makes_nncf_treat_the_model_as_a_transformer(ov):
+    """OpenVINO's torch frontend turns ``F.scaled_dot_product_attention`` into one ScaledDotProductAttention op
+    (no Softmax left): ``auto`` must still pick NNCF's transformer scheme (seen on MiniLM: cosine 0.62 as a CNN)."""
+    import torch
+
+    from dlcompress.toolkit.stages.quantize_openvino import model_type
+
+    class Attention(torch.nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.qkv = torch.nn.Linear(16, 48)
+
+        def forward(self, x: torch.Tensor) -> torch.Tensor:
+            q, k, v = self.qkv(x).chunk(3, dim=-1)
+            return torch.nn.functional.scaled_dot_product_attention(q, k, v)
+
+    class Conv(torch.nn.Module):
+        def forward(self, x: torch.Tensor) -> torch.Tensor:
+            return torch.relu(x * 2)
+
+    attention = ov.convert_model(Attention().eval(), example_input=torch.randn(1, 8, 16))
+    assert any(op.get_type_name() == "ScaledDotProductAttention" for op in attention.get_ordered_ops())
+    assert model_type(attention, "auto")[1] == "transformer"
+    assert model_type(ov.convert_model(Conv(), example_input=torch.randn(1, 8)), "auto")[1] == "cnn"

@@ -151,13 +151,17 @@ def ignored_scope(model: Any, scope: Scope) -> Any:
     return nncf.IgnoredScope(names=list(scope.names), patterns=patterns, types=sorted(set(ov_types)), validate=False)
 
 
+ATTENTION_OPS = ("Softmax", "ScaledDotProductAttention")
+
+
 def model_type(model: Any, choice: str) -> tuple[Any, str]:
-    """NNCF's ModelType for ``choice`` (``auto``: transformer when the graph has a Softmax)."""
+    """NNCF's ModelType for ``choice`` (``auto``: transformer when the graph has attention: a Softmax, or the fused
+    ``ScaledDotProductAttention`` op that OpenVINO's torch frontend makes of ``F.scaled_dot_product_attention``)."""
     import nncf
 
     if choice == "auto":
-        has_softmax = any(op.get_type_name().startswith("Softmax") for op in model.get_ordered_ops())
-        choice = "transformer" if has_softmax else "cnn"
+        attention = any(op.get_type_name().startswith(ATTENTION_OPS) for op in model.get_ordered_ops())
+        choice = "transformer" if attention else "cnn"
     return (nncf.ModelType.TRANSFORMER if choice == "transformer" else None), choice
 
 

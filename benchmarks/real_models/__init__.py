@@ -1,0 +1,1 @@
+"""Measurements of real pretrained models that ship inside PyPI wheels (docs/real-models.md)."""
