@@ -16,7 +16,6 @@ from pathlib import Path
 from dlcompress.toolkit.artifact import Artifact
 from dlcompress.toolkit.data import DataSplits
 from dlcompress.toolkit.errors import ModelLoadError
-from dlcompress.toolkit.registry import Registry
 from dlcompress.toolkit.hf_folder import check_hf_folder, load_hf_folder
 from dlcompress.toolkit.keras_model import is_keras_path, load_keras, require_tensorflow
 from dlcompress.toolkit.models import (
@@ -25,6 +24,7 @@ from dlcompress.toolkit.models import (
     load_onnx_file,
     load_zoo,
 )
+from dlcompress.toolkit.registry import Registry
 from dlcompress.zoo import MODELS
 
 
@@ -108,11 +108,14 @@ MODEL_SOURCES.add("factory", ModelSource(
     "a Python factory returning a torch module", "--model file.py:build --input-shape 1,3,224,224 [--weights ckpt.pt]",
     ("torch",)))
 MODEL_SOURCES.add("hf-folder", ModelSource(
-    40, lambda n: _is_folder(n), check_hf_folder, lambda n, o, d: load_hf_folder(n, o.task, _seq_length(o.input_shape)),
+    40, lambda n: _is_folder(n), check_hf_folder, lambda n, o, d: load_hf_folder(n, o.task, _seq_length(o)),
     "a Hugging Face model folder (local files only)", "--model path/to/folder [--task ...]", ("transformers",)))
 MODEL_SOURCES.add("zoo", ModelSource(
     1000, lambda n: True, _check_zoo, lambda n, o, d: load_zoo(MODELS.get(n), o, d),
     "a zoo entry (dlcompress zoo list)", "--model resnet50 [--weights IMAGENET1K_V1 | ckpt.pt]", ("torch", "torchvision")))
+
+
+TOKEN_INPUTS = ("input_ids", "attention_mask", "token_type_ids")
 
 
 def _is_folder(name: str) -> bool:
@@ -120,10 +123,21 @@ def _is_folder(name: str) -> bool:
     return Path(name).is_dir() or "/" in name  # zoo names have no slash
 
 
-def _seq_length(shape: tuple[int, ...] | None) -> int | None:
-    """``--input-shape 1,32`` for a text model: its token length."""
-    if shape is None:
-        return None
-    if len(shape) != 2:
-        raise ModelLoadError(f"a text model takes --input-shape BATCH,TOKENS (e.g. 1,16), got {','.join(map(str, shape))}")
-    return shape[1]
+def _seq_length(options: ModelOptions) -> int | None:
+    """The token length of a text model: ``--input-shape 1,32``, or by name (``input_ids=1,32``, one or more of
+    the token inputs, all with the same length)."""
+    named = options.input_shapes or {}
+    unknown = sorted(set(named) - set(TOKEN_INPUTS))
+    if unknown:
+        raise ModelLoadError(f"--input-shape names {', '.join(unknown)}, which is not an input of a Hugging Face text "
+                             f"model", f"name one of {', '.join(TOKEN_INPUTS)} (e.g. input_ids=1,32)")
+    shapes = list(named.items()) or ([("--input-shape", options.input_shape)] if options.input_shape else [])
+    for name, shape in shapes:
+        if len(shape) != 2:
+            raise ModelLoadError(f"a text model takes --input-shape BATCH,TOKENS (e.g. 1,16), got "
+                                 f"{'' if name == '--input-shape' else name + '='}{','.join(map(str, shape))}")
+    lengths = {shape[1] for _, shape in shapes}
+    if len(lengths) > 1:
+        raise ModelLoadError(f"the token inputs are given different lengths ({', '.join(f'{n}={s[1]}' for n, s in shapes)})",
+                             "give every token input the same length")
+    return lengths.pop() if lengths else None

@@ -146,3 +146,30 @@ def test_named_input_shapes_size_the_symbolic_dims(elsewhere, folder):
     assert art.spec.example_inputs(2)["input_ids"].shape == (2, 32)
     with pytest.raises(InputShapeError, match="has no input 'ids'"):
         load_onnx_file(elsewhere, ModelOptions(tokenizer=str(folder), input_shapes={"ids": (1, 8)}))
+
+
+def test_an_architecture_transformers_cannot_build_is_one_clear_error(cli, folder, tmp_path):
+    """A config.json naming a model type this transformers does not know (a newer release, or remote code that is
+    never fetched): one line naming the architecture, exit 2, nothing written."""
+    broken = tmp_path / "future"
+    shutil.copytree(folder, broken)
+    config = json.loads((broken / "config.json").read_text())
+    config.update(model_type="gizmo-bert-9000", architectures=["GizmoBertModel"])
+    (broken / "config.json").write_text(json.dumps(config))
+    r = cli("quantize", "--model", str(broken), "--out", tmp_path / "o")
+    assert r.code == 2 and "transformers cannot build GizmoBertModel" in r.err and "offline" in r.err, r.err
+    assert "Traceback" not in r.err and len(r.err.strip().splitlines()) <= 2 and not (tmp_path / "o").exists()
+
+
+def test_a_named_input_shape_sets_the_token_length_of_a_folder(cli, folder, tmp_path):
+    from dlcompress.recipes.loading import load_model
+    from dlcompress.toolkit.models import ModelOptions
+
+    spec = load_model(str(folder), ModelOptions(input_shapes={"input_ids": (1, 32), "attention_mask": (1, 32)})).spec
+    assert spec.dims["seq"] == 32 and spec.example_inputs(1)["input_ids"].shape == (1, 32)
+    for shape, said in (("pixel_values=1,3,8,8", "pixel_values, which is not an input"),
+                        ("input_ids=1,32,4", "BATCH,TOKENS"),
+                        ("input_ids=1,32;attention_mask=1,16", "different lengths")):
+        r = cli("quantize", "--model", str(folder), "--input-shape", shape, "--out", tmp_path / "o")
+        assert r.code == 2 and said in r.err and "Traceback" not in r.err, (shape, r.err)
+    assert not (tmp_path / "o").exists()
