@@ -14,6 +14,7 @@ from dataclasses import asdict, dataclass, field
 
 import numpy as np
 
+from dlcompress.toolkit.errors import DLCompressError
 from dlcompress.toolkit.progress import progress_bar
 from dlcompress.toolkit.runtimes.base import Runtime
 
@@ -29,6 +30,15 @@ class BenchOptions:
     runs_per_round: int = 5
     max_seconds: float = 60.0
     min_samples: int = 20
+
+    def __post_init__(self) -> None:
+        counts = {"batch": self.batch, "rounds": self.rounds, "runs_per_round": self.runs_per_round,
+                  "min_samples": self.min_samples}
+        for name, value in counts.items():
+            if value < 1:
+                raise DLCompressError(f"{name} must be at least 1, got {value}")
+        if self.warmup < 0 or self.max_seconds < 0:
+            raise DLCompressError(f"warmup and max_seconds must not be negative, got {self.warmup}, {self.max_seconds}")
 
 
 @dataclass(frozen=True)

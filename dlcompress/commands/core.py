@@ -22,6 +22,7 @@ from dlcompress.commands.options import (
     OpsetOpt,
     OverwriteOpt,
     QuietOpt,
+    SaveRecipeOpt,
     SecondsOpt,
     ShapeOpt,
     StdOpt,
@@ -33,6 +34,7 @@ from dlcompress.commands.options import (
     int_list,
     model_options,
     out_console,
+    save_recipe_of,
     str_list,
 )
 from dlcompress.toolkit.errors import DLCompressError
@@ -77,6 +79,7 @@ def quantize(
     int8_io: Annotated[bool, typer.Option("--int8-io", help="Full-int8 model with int8 inputs and outputs, as integer-only accelerators (Edge TPU, NPUs) need (litert). Default: float I/O.")] = False,
     out: Annotated[Optional[Path], typer.Option(help="Output folder (default: dlcompress-out/<model>-<time>/).")] = None,
     overwrite: OverwriteOpt = False,
+    save_recipe: SaveRecipeOpt = None,
     as_json: JsonOpt = False,
     quiet: QuietOpt = False,
 ) -> None:
@@ -101,6 +104,7 @@ def quantize(
         bench=BenchOptions(batch=batch, max_seconds=bench_seconds), export=ExportOptions(route=exporter, opset=opset),
         threads=threads, out=out, overwrite=overwrite, backend=backend, inference_precision=inference_precision,
     )
+    save_recipe_of(request, save_recipe)
     result = run(request)
     if as_json:
         print(result.report.dumps())

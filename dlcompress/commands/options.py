@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import sys
-from typing import Annotated, Optional
+from pathlib import Path
+from typing import Annotated, Any, Optional
 
 import typer
 from rich.console import Console
@@ -32,6 +33,7 @@ BatchOpt = Annotated[int, typer.Option(min=1, help="Batch size for latency measu
 ThreadsOpt = Annotated[Optional[int], typer.Option(min=1, help="Threads per runtime (default: all cores).")]
 SecondsOpt = Annotated[float, typer.Option("--bench-seconds", min=1.0, help="Time budget for latency measurement.")]
 OverwriteOpt = Annotated[bool, typer.Option("--overwrite", help="Replace an existing output.")]
+SaveRecipeOpt = Annotated[Optional[Path], typer.Option("--save-recipe", help="Also write this job as a YAML recipe (rerun it with dlcompress run FILE).")]
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print the report JSON on stdout (progress stays on stderr).")]
 QuietOpt = Annotated[bool, typer.Option("--quiet", "-q", help="No progress output.")]
 ExporterOpt = Annotated[str, typer.Option("--exporter", help="Export route: auto; ONNX: dynamo, torchscript; OpenVINO: torch (PyTorch frontend), onnx (via ONNX), dynamo, torchscript.")]
@@ -39,7 +41,12 @@ OpsetOpt = Annotated[Optional[int], typer.Option(help="ONNX opset (default: the 
 
 
 def model_options(weights, input_shape, mean, std, task=None, tokenizer=None):  # noqa: ANN001, ANN202
-    from dlcompress.toolkit.models import ModelOptions, parse_floats, parse_named_shapes, parse_shape
+    from dlcompress.toolkit.models import (
+        ModelOptions,
+        parse_floats,
+        parse_named_shapes,
+        parse_shape,
+    )
 
     named = parse_named_shapes(input_shape)
     return ModelOptions(weights=weights, input_shape=None if named else parse_shape(input_shape),
@@ -62,3 +69,16 @@ def int_list(text: str, what: str) -> list[int]:
     if any(v < 1 for v in values):
         raise DLCompressError(f"{what} values must be at least 1")
     return values
+
+
+def save_recipe_of(request: Any, path: Path | None) -> None:
+    """``--save-recipe PATH``: write the recipe of ``request`` (a request with ``pipeline()``, or a
+    PipelineRequest) before the job runs, and say so."""
+    if path is None:
+        return
+    from dlcompress.recipes.recipe_file import save_recipe
+    from dlcompress.toolkit.progress import note
+
+    pipeline = request.pipeline() if hasattr(request, "pipeline") else request
+    save_recipe(pipeline, path)
+    note(f"recipe written to {path} (rerun with: dlcompress run {path})")

@@ -8,6 +8,7 @@ from typing import Annotated, Any, Optional
 
 import typer
 
+from dlcompress.commands.options import SaveRecipeOpt, save_recipe_of
 from dlcompress.toolkit.progress import set_quiet
 
 # ---- options shared by these commands ------------------------------------------------------------------
@@ -79,7 +80,8 @@ def register(app: typer.Typer) -> None:
         finetune_epochs: FinetuneEpochs = 0, distill_epochs: DistillEpochs = 0, train_samples: TrainSamples = None,
         batch_size: BatchSize = 128, lr: Lr = 2e-3, temperature: Temperature = 4.0, alpha: Alpha = 0.5,
         eval_samples: EvalSamples = 1000, batch: Batch = 1, threads: Threads = None, bench_seconds: BenchSeconds = 20.0,
-        out: Out = None, overwrite: Overwrite = False, as_json: AsJson = False, quiet: Quiet = False,
+        out: Out = None, overwrite: Overwrite = False, save_recipe: SaveRecipeOpt = None, as_json: AsJson = False,
+        quiet: Quiet = False,
     ) -> None:
         """Structured channel pruning (Torch-Pruning dependency graph) or unstructured sparsity, with a report of
         params, MACs and measured latency before and after."""
@@ -96,6 +98,7 @@ def register(app: typer.Typer) -> None:
             recover=_train(distill_epochs, train_samples, batch_size, lr) if distill_epochs else None,
             distill=DistillOptions(temperature, alpha, eval_samples=eval_samples),
         )
+        save_recipe_of(request, save_recipe)
         _show(run(request), as_json)
 
     @app.command()
@@ -105,8 +108,8 @@ def register(app: typer.Typer) -> None:
         min_in_channels: MinIn = 8, distill_epochs: DistillEpochs = 0, train_samples: TrainSamples = None,
         batch_size: BatchSize = 128, lr: Lr = 2e-3, temperature: Temperature = 4.0, alpha: Alpha = 0.5,
         nproc: Nproc = 1, eval_samples: EvalSamples = 1000, batch: Batch = 1, threads: Threads = None,
-        bench_seconds: BenchSeconds = 20.0, out: Out = None, overwrite: Overwrite = False, as_json: AsJson = False,
-        quiet: Quiet = False,
+        bench_seconds: BenchSeconds = 20.0, out: Out = None, overwrite: Overwrite = False,
+        save_recipe: SaveRecipeOpt = None, as_json: AsJson = False, quiet: Quiet = False,
     ) -> None:
         """Replace dense KxK convolutions by depthwise KxK + pointwise 1x1 (SVD-initialised), optionally recover
         with distillation; MACs per replaced layer and in total."""
@@ -123,6 +126,7 @@ def register(app: typer.Typer) -> None:
             recover=_train(distill_epochs, train_samples, batch_size, lr) if distill_epochs else None,
             distill=DistillOptions(temperature, alpha, eval_samples=eval_samples), nproc=nproc,
         )
+        save_recipe_of(request, save_recipe)
         _show(run(request), as_json)
 
     @app.command()
@@ -133,7 +137,8 @@ def register(app: typer.Typer) -> None:
         seed: Seed = 0, temperature: Temperature = 4.0, alpha: Alpha = 0.5, feature: Feature = None,
         feature_weight: FeatureWeight = 1.0, nproc: Nproc = 1, device: Device = "cpu",
         eval_samples: EvalSamples = 1000, batch: Batch = 1, threads: Threads = None, bench_seconds: BenchSeconds = 20.0,
-        out: Out = None, overwrite: Overwrite = False, as_json: AsJson = False, quiet: Quiet = False,
+        out: Out = None, overwrite: Overwrite = False, save_recipe: SaveRecipeOpt = None, as_json: AsJson = False,
+        quiet: Quiet = False,
     ) -> None:
         """Knowledge distillation (soft targets with temperature + hard labels, optional feature matching) from a
         teacher into the student --model; --nproc N (or torchrun) trains data-parallel."""
@@ -151,6 +156,7 @@ def register(app: typer.Typer) -> None:
             DistillOptions(temperature, alpha, DistillOptions.parse_features(feature), feature_weight, eval_samples),
             nproc, device,
         )
+        save_recipe_of(request, save_recipe)
         _show(run(request), as_json)
 
     @app.command()
@@ -174,7 +180,8 @@ def register(app: typer.Typer) -> None:
         quant_method: QMethod = "static", calibration: Calibration = "minmax", quant_format: QuantFormat = "qoperator",
         calib_samples: CalibSamples = 64,
         eval_samples: EvalSamples = 1000, batch: Batch = 1, threads: Threads = None, bench_seconds: BenchSeconds = 20.0,
-        out: Out = None, overwrite: Overwrite = False, as_json: AsJson = False, quiet: Quiet = False,
+        out: Out = None, overwrite: Overwrite = False, save_recipe: SaveRecipeOpt = None, as_json: AsJson = False,
+        quiet: Quiet = False,
     ) -> None:
         """Chain steps (e.g. prune -> distill -> export -> quantize) and report each step's params, MACs, measured
         latency and accuracy side by side."""
@@ -207,7 +214,9 @@ def register(app: typer.Typer) -> None:
         )
         job = _job(model, weights, input_shape, data, eval_samples, batch, threads, bench_seconds, out, overwrite,
                    calib_samples=calib_samples)
-        _show(run_pipeline(PipelineRequest(model, names, options, job)), as_json)
+        request = PipelineRequest(model, names, options, job)
+        save_recipe_of(request, save_recipe)
+        _show(run_pipeline(request), as_json)
 
 
 # ---- helpers --------------------------------------------------------------------------------------------

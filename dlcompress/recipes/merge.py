@@ -40,8 +40,13 @@ def merge_reports(paths: list[Path]) -> Report:
 
 def write_merged(report: Report, out: Path, overwrite: bool) -> Path:
     with atomic_dir(out, overwrite) as folder:
-        plots = write_plots(report, folder / "plots")
-        (folder / "report.json").write_text(report.dumps())
-        (folder / "report.md").write_text(report.to_markdown())
-        (folder / "report.html").write_text(render_html(report, plots))
+        write_report_files(report, folder)
     return out
+
+
+def write_report_files(report: Report, folder: Path) -> None:
+    """``report.json``, ``report.md``, ``report.html`` and the plots of ``report`` into ``folder``."""
+    plots = write_plots(report, folder / "plots")
+    (folder / "report.json").write_text(report.dumps())
+    (folder / "report.md").write_text(report.to_markdown())
+    (folder / "report.html").write_text(render_html(report, plots))

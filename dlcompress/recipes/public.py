@@ -1,4 +1,5 @@
-"""The public Python API (``dlcompress.quantize``, ``export``, ``bench``, ``prune``, ``distill``, ``load_model``).
+"""The public Python API (``dlcompress.quantize``, ``export``, ``bench``, ``prune``, ``distill``, ``run``,
+``load_model``).
 
 Each function takes the same request dataclass the CLI builds, or plain keywords that name any field of that
 request or of one of its option groups, however deep::
@@ -34,6 +35,7 @@ from dlcompress.recipes.prune import PruneRequest
 from dlcompress.recipes.prune import prune as _prune
 from dlcompress.recipes.quantize import QuantizeRequest, QuantizeResult
 from dlcompress.recipes.quantize import quantize as _quantize
+from dlcompress.recipes.run import RunResult, resolve_recipe, run_recipe
 from dlcompress.toolkit.artifact import Artifact
 from dlcompress.toolkit.errors import DLCompressError
 from dlcompress.toolkit.models import ModelOptions, parse_named_shapes, parse_shape
@@ -76,6 +78,13 @@ def distill(model: str | DistillRequest, /, **fields: Any) -> PipelineResult:
         teacher = TeacherOptions(fields.pop("teacher", None), fields.pop("teacher_weights", None))
         model = DistillRequest(model, teacher)
     return _distill(_request(DistillRequest, model, fields))
+
+
+def run(recipe: str | Path, /, sets: list[str] | tuple[str, ...] = (), out: str | Path | None = None,
+        overwrite: bool = False) -> RunResult:
+    """Run a recipe (a YAML file, or a shipped recipe's name) with ``--set``-style overrides, as
+    ``dlcompress run`` does: one run per backend it names, one report comparing them, its gates checked."""
+    return run_recipe(resolve_recipe(str(recipe), tuple(sets)), Path(out) if out is not None else None, overwrite)
 
 
 def load_model(name: str, /, weights: str | None = None, input_shape: str | tuple[int, ...] | None = None,

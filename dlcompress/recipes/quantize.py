@@ -6,6 +6,7 @@ from __future__ import annotations
 import dataclasses
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from dlcompress.benchmarks.harness import BenchOptions
 from dlcompress.benchmarks.report import Report
@@ -27,6 +28,9 @@ from dlcompress.toolkit.stages.quantize import (
 )
 from dlcompress.zoo import MODELS
 
+if TYPE_CHECKING:
+    from dlcompress.recipes.pipeline import PipelineRequest
+
 
 @dataclass(frozen=True)
 class QuantizeRequest:
@@ -46,6 +50,19 @@ class QuantizeRequest:
     inference_precision: str | None = None
 
 
+    def pipeline(self, quantize: QuantizeOptions | None = None, out: Path | None = None) -> PipelineRequest:
+        """The step runner's request for this job: ``export, quantize`` with the exported fp32 model as the
+        reference row (``quantize``: the options as resolved for the backend; default: as given)."""
+        from dlcompress.recipes.pipeline import JobOptions, PipelineRequest, StepOptions
+
+        q = quantize or self.quantize
+        job = JobOptions(self.model_options, self.data, self.bench, self.threads, out or self.out, self.overwrite,
+                         self.inference_precision)
+        return PipelineRequest(self.model, ("export", "quantize"),
+                               StepOptions(backend=self.backend, export=self.export, quantize=q), job,
+                               command="quantize", measure_input=False, labels=("fp32", q.precision))
+
+
 @dataclass(frozen=True)
 class QuantizeResult:
     report: Report
@@ -56,12 +73,7 @@ def quantize(request: QuantizeRequest) -> QuantizeResult:
     """Export, quantize and measure fp32 vs quantized: the steps ``export, quantize`` of the one step runner
     (:func:`~dlcompress.recipes.pipeline.run_pipeline`), with the exported fp32 model as the reference row.
     Every option is checked before any work."""
-    from dlcompress.recipes.pipeline import (
-        JobOptions,
-        PipelineRequest,
-        StepOptions,
-        run_pipeline,
-    )
+    from dlcompress.recipes.pipeline import run_pipeline
 
     out = request.out or default_out_dir(request.model.rsplit("/", 1)[-1].replace(":", "_"))
     check_writable(out, request.overwrite)
@@ -72,12 +84,7 @@ def quantize(request: QuantizeRequest) -> QuantizeResult:
     if zoo_spec is None:  # a model brought by the user: the quantize step picks ``auto``'s method from its spec
         q = dataclasses.replace(q, method=request.quantize.method)
     runtime_options_for(backend, request)  # an --inference-precision the backend lacks fails here
-    job = JobOptions(request.model_options, request.data, request.bench, request.threads, out, request.overwrite,
-                     request.inference_precision)
-    steps = PipelineRequest(request.model, ("export", "quantize"),
-                            StepOptions(backend=request.backend, export=request.export, quantize=q), job,
-                            command="quantize", measure_input=False, labels=("fp32", q.precision))
-    result = run_pipeline(steps)
+    result = run_pipeline(request.pipeline(q, out))
     return QuantizeResult(result.report, out)  # type: ignore[arg-type]
 
 

@@ -1,0 +1,1 @@
+"""Recipes shipped with dlcompress (YAML files): ``dlcompress recipes list``, ``dlcompress run NAME``."""
