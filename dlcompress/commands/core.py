@@ -71,7 +71,7 @@ def quantize(
     backend: Annotated[str, typer.Option(help="Deployment backend: onnxruntime, openvino, litert.")] = "onnxruntime",
     exporter: ExporterOpt = "auto",
     opset: OpsetOpt = None,
-    max_drop: Annotated[Optional[float], typer.Option("--max-drop", help="Accuracy-controlled int8 (openvino): keep the top-1 drop on labelled held-out data within this (0.01 = 1 point).")] = None,
+    max_drop: Annotated[Optional[float], typer.Option("--max-drop", help="Accuracy-controlled int8 (onnxruntime, openvino): keep the held-out top-1 drop within this (0.01 = 1 point); without labels (onnxruntime) the share of fp32's predictions that change.")] = None,
     preset: Annotated[Optional[str], typer.Option(help="NNCF preset (openvino): performance (symmetric) or mixed (asymmetric activations).")] = None,
     fast_bias_correction: Annotated[Optional[bool], typer.Option("--fast-bias-correction/--no-fast-bias-correction", help="NNCF bias correction (openvino): fast (default) or the slower, more exact one.")] = None,
     ignore: Annotated[Optional[list[str]], typer.Option(help="Keep in float (openvino): NODE, re:PATTERN or type:OPTYPE (type:Linear, type:Conv2d work too). Repeatable.")] = None,

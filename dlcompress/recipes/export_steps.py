@@ -79,15 +79,23 @@ def quantize_step(prepared: Prepared, source: Artifact, q: QuantizeOptions, data
         note(f"accuracy control could not keep the held-out top-1 drop within {q.max_drop:g}: "
              f"{effect.get('held_out_drop')} (the best model found is kept)")
         prepared.notes.append(f"--max-drop {q.max_drop:g} not reached on held-out data: drop {effect.get('held_out_drop')}")
+    params = quantized.lineage[-1].params
+    if q.max_drop is not None and "float_layers" in params:
+        kept = params["float_layers"]
+        said = (f"accuracy control ({params.get('score')}, {params.get('held_out_samples')} held-out samples): "
+                f"drop {effect.get('held_out_drop')} with {len(kept)} layer(s) kept in float"
+                + (f": {', '.join(kept)}" if kept else " (plain int8 was within the limit)"))
+        step(said)
+        prepared.notes.append(said)
     return Variant(q.precision, quantized, backend.runtime, status="quantized"), (calib.count if calib else None)
 
 
 def held_out_data(prepared: Prepared, data: DataOptions, n: int = HELD_OUT_SAMPLES) -> HeldOut:
-    """Labelled batches disjoint from the evaluation set: the test split after the evaluated items, else the
+    """Held-out batches disjoint from the evaluation set (with their labels when the data has them): the test split after the evaluated items, else the
     training split's tail (before the images used for BatchNorm re-estimation)."""
-    if not prepared.labelled or prepared.transform is None:
-        raise DatasetError(f"--max-drop needs labelled image data; {prepared.data.name} has no labels for {prepared.spec.name}",
-                           "use --data fashion-mnist, digits or a labelled ImageFolder")
+    if prepared.transform is None:
+        raise DatasetError(f"--max-drop needs image data to measure the drop on; {prepared.data.name} is not images",
+                           "use --data photos, fashion-mnist, digits or an image folder")
     test, train = prepared.data.test, prepared.data.train
     start = data.eval_samples or len(test)
     if len(test) - start >= n // 2:
@@ -95,10 +103,13 @@ def held_out_data(prepared: Prepared, data: DataOptions, n: int = HELD_OUT_SAMPL
     else:
         end = max(0, len(train) - BN_RECALIBRATION_IMAGES)
         source, idx, name = train, np.arange(max(0, end - n), end), "train"
-    if source.labels is None or not len(idx):
-        raise DatasetError(f"{prepared.data.name} has no labelled samples left for --max-drop")
+    if not len(idx):
+        raise DatasetError(f"{prepared.data.name} has no samples left for --max-drop after the evaluated ones",
+                           "lower --eval-samples")
     batch = data.eval_batch
     chunks = [idx[i:i + batch] for i in range(0, len(idx), batch)]
     name_in = prepared.spec.inputs[0].name
-    return HeldOut([{name_in: prepared.transform(source.batch(c))} for c in chunks], [source.labels[c] for c in chunks],
-                   f"{prepared.data.name} {name}[{idx[0]}:{idx[-1] + 1}]")
+    labelled = prepared.labelled and source.labels is not None
+    return HeldOut([{name_in: prepared.transform(source.batch(c))} for c in chunks],
+                   [source.labels[c] for c in chunks] if labelled else [],
+                   f"{prepared.data.name} {name}[{idx[0]}:{idx[-1] + 1}]{'' if labelled else ' (no labels)'}")

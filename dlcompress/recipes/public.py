@@ -40,6 +40,7 @@ from dlcompress.toolkit.artifact import Artifact
 from dlcompress.toolkit.errors import DLCompressError
 from dlcompress.toolkit.models import ModelOptions, parse_named_shapes, parse_shape
 from dlcompress.toolkit.stages.prune import PruneOptions
+from dlcompress.toolkit.stages.quantize import QuantizeOptions
 
 R = TypeVar("R")
 
@@ -107,6 +108,8 @@ def _request(cls: type[R], base: Any, fields: dict[str, Any]) -> R:
     request = base if isinstance(base, cls) else cls(base)  # type: ignore[call-arg]
     for name, value in fields.items():
         request = _set(request, name, value)
+        if name == "calib_samples" and isinstance(getattr(request, "quantize", None), QuantizeOptions):
+            request = _set(request, "samples", value)  # as --calib-samples sets both (the quantizer caps at it)
     return request
 
 

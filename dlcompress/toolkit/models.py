@@ -188,22 +188,53 @@ def load_pretrained(model: nn.Module, spec: ModelSpec, weights: str) -> None:
     if spec.card.weights_enum is None:
         raise WeightsError(f"{spec.name} has no named pretrained weights, and {weights!r} is not a file",
                            "pass a checkpoint path with --weights")
-    enum = spec.card.weights_enum()
-    member = weights.split(".")[-1]
-    try:
-        w = enum[member]
-    except KeyError:
-        names = ", ".join(m for m in enum.__members__)
-        raise WeightsError(f"{weights!r} is neither a file nor a weights name of {spec.name}",
-                           f"known weights: {names}") from None
+    w = pretrained_weights(spec, weights)
+    enum_name = type(w).__name__
     cached = Path(torch.hub.get_dir()) / "checkpoints" / Path(w.url).name
     if not cached.exists():
-        raise WeightsError(f"pretrained weights {enum.__name__}.{w.name} are not in the local cache ({cached})",
+        raise WeightsError(f"pretrained weights {enum_name}.{w.name} are not in the local cache ({cached})",
                            f"copy {w.url} there, or pass a checkpoint path with --weights")
     if spec.build_args.get("num_classes") != len(w.meta.get("categories", [])) or spec.build_args.get("in_chans", 3) != 3:
-        raise WeightsError(f"{enum.__name__}.{w.name} is for 3-channel, {len(w.meta['categories'])}-class input, "
+        raise WeightsError(f"{enum_name}.{w.name} is for 3-channel, {len(w.meta['categories'])}-class input, "
                            f"but the model was adapted to {spec.build_args}", "drop --data or train your own checkpoint")
-    load_state(model, torch.load(cached, map_location="cpu", weights_only=True), str(cached))
+    check_cached_hash(cached, f"{enum_name}.{w.name}", w.url)
+    load_state(model, read_checkpoint(cached), str(cached))
+
+
+def pretrained_weights(spec: ModelSpec, weights: str) -> Any:
+    """The torchvision weights member a ``--weights`` name means: ``IMAGENET1K_V1`` (any case), ``DEFAULT``, or
+    qualified as ``MobileNet_V2_Weights.IMAGENET1K_V1``, whose enum must be this model's own."""
+    enum = spec.card.weights_enum()
+    names = ", ".join(m for m in enum.__members__)
+    prefix, _, member = weights.strip().rpartition(".")
+    if prefix and prefix.rsplit(".", 1)[-1].lower() != enum.__name__.lower():
+        raise WeightsError(f"{weights!r} names weights of another model: {spec.name}'s are {enum.__name__}",
+                           f"known weights: {names}")
+    found = next((m for m in enum.__members__ if m.lower() == member.lower()), None)
+    if found is None:
+        raise WeightsError(f"{weights!r} is neither a file nor a weights name of {spec.name}",
+                           f"known weights: {names}")
+    return enum[found]
+
+
+def check_cached_hash(path: Path, name: str, url: str) -> None:
+    """torchvision's file names carry the start of the file's SHA-256 (``mobilenet_v2-b0353104.pth``); a cached
+    file whose hash does not start so is not the file published under that name (as torchvision's own
+    ``check_hash`` would find)."""
+    import hashlib
+    import re
+
+    match = re.search(r"-([a-f0-9]{6,})\.", Path(url).name)
+    if match is None:
+        return
+    digest = hashlib.sha256()
+    with path.open("rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            digest.update(block)
+    if not digest.hexdigest().startswith(match.group(1)):
+        raise WeightsError(f"the cached {path} is not the file published as {name} (its SHA-256 starts "
+                           f"{digest.hexdigest()[:len(match.group(1))]}, not {match.group(1)})",
+                           f"copy {url} there again, or pass your own checkpoint as a path with --weights")
 
 
 def _looks_like_path(text: str) -> bool:

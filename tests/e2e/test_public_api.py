@@ -24,6 +24,15 @@ def test_quantize_with_keywords_runs_the_job_and_records_them(tmp_path, trained_
     assert json.loads((out / "report.json").read_text())["data"]["calibration_samples"] == 16
 
 
+def test_calib_samples_is_what_the_quantizer_calibrates_on():
+    """``calib_samples=128`` calibrates on 128, as ``--calib-samples 128`` does (it was capped at the default 64)."""
+    from dlcompress.recipes.public import _request
+    from dlcompress.recipes.quantize import QuantizeRequest
+
+    request = _request(QuantizeRequest, "small_cnn", {"calib_samples": 128})
+    assert request.data.calib_samples == 128 and request.quantize.samples == 128
+
+
 def test_a_request_object_is_taken_as_it_is():
     import dlcompress
     from dlcompress.recipes.public import _request

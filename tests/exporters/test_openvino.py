@@ -151,8 +151,9 @@ def test_onnx_runtime_options_are_rejected_for_openvino_and_back():
         check_options("openvino", QuantizeOptions(method="dynamic"))
     with pytest.raises(UnsupportedError, match="--preset.*openvino quantizer"):
         check_options("onnx", QuantizeOptions(advanced=OpenVinoQuantizeOptions(preset="mixed")))
-    with pytest.raises(UnsupportedError, match="--max-drop.*onnx"):
-        check_options("onnx", QuantizeOptions(max_drop=0.01))
+    check_options("onnx", QuantizeOptions(max_drop=0.01))  # ONNX Runtime has accuracy control too (issue 11)
+    with pytest.raises(UnsupportedError, match="--max-drop.*torch"):
+        check_options("torch", QuantizeOptions(max_drop=0.01))
     with pytest.raises(UnsupportedError, match="--preset"):
         OpenVinoQuantizeOptions(preset="fastest")
 

@@ -165,8 +165,9 @@ def weight_errors(float_path: Path, qdq_path: Path) -> dict[str, float]:
 
 def sensitivity(float_path: Path, calibration: Sequence[dict[str, np.ndarray]], score: Score, score_name: str,
                 evaluation: str = "", per_layer: bool = True, max_layers: int | None = None,
-                reduce_range: bool = False) -> Sensitivity:
-    """The per-layer sensitivity of ``float_path`` (already pre-processed for quantization)."""
+                reduce_range: bool = False, only_int8: bool = True) -> Sensitivity:
+    """The per-layer sensitivity of ``float_path`` (already pre-processed for quantization); ``only_int8`` False
+    skips the second run per layer (what accuracy control needs is the kept-float score alone)."""
     import onnx
 
     nodes = quantizable_nodes(float_path)
@@ -188,13 +189,15 @@ def sensitivity(float_path: Path, calibration: Sequence[dict[str, np.ndarray]], 
         if per_layer:
             chosen = sorted(result.layers, key=lambda layer: layer.activation_sqnr_db
                             if layer.activation_sqnr_db is not None else math.inf)[:max_layers or len(result.layers)]
-            with progress_bar(f"per-layer sensitivity ({len(chosen)} layers, 2 quantizations each)", len(chosen)) as bar:
+            runs = 2 if only_int8 else 1
+            with progress_bar(f"per-layer sensitivity ({len(chosen)} layers, {runs} quantization(s) each)", len(chosen)) as bar:
                 for layer in chosen:
                     kept, alone = work / "kept.onnx", work / "alone.onnx"
                     quantize_qdq(float_path, kept, calibration, exclude=[layer.node], reduce_range=reduce_range)
                     layer.drop_kept_float = result.float_score - score(kept)
-                    quantize_qdq(float_path, alone, calibration, only=[layer.node], reduce_range=reduce_range)
-                    layer.drop_only_int8 = result.float_score - score(alone)
+                    if only_int8:
+                        quantize_qdq(float_path, alone, calibration, only=[layer.node], reduce_range=reduce_range)
+                        layer.drop_only_int8 = result.float_score - score(alone)
                     bar.advance()
     return result
 

@@ -69,7 +69,8 @@ Quantizer = Callable[[Artifact, QuantizeOptions, "Calibration | None", Path], Ar
 
 @dataclass(frozen=True)
 class HeldOut:
-    """Labelled held-out batches for accuracy-controlled quantization (disjoint from the evaluation set)."""
+    """Held-out batches for accuracy-controlled quantization (disjoint from the evaluation set); ``labels`` is empty
+    for unlabelled data (the drop is then the share of fp32's predictions that changed)."""
 
     feeds: list[dict[str, np.ndarray]]
     labels: list[np.ndarray]
@@ -77,7 +78,11 @@ class HeldOut:
 
     @property
     def samples(self) -> int:
-        return int(sum(len(y) for y in self.labels))
+        return int(sum(len(next(iter(f.values()))) for f in self.feeds))
+
+    @property
+    def labelled(self) -> bool:
+        return bool(self.labels)
 
 
 AccuracyControlledQuantizer = Callable[[Artifact, QuantizeOptions, Calibration, HeldOut, Path], Artifact]
@@ -85,6 +90,7 @@ AccuracyControlledQuantizer = Callable[[Artifact, QuantizeOptions, Calibration, 
 # format -> module that registers its quantizer(s); imported on the first lookup (missing extras are skipped)
 QUANTIZER_MODULES = {
     "onnx": "dlcompress.toolkit.stages.quantize_onnx",
+    "onnx (accuracy-controlled)": "dlcompress.toolkit.stages.quantize_onnx_accuracy",
     "openvino": "dlcompress.toolkit.stages.quantize_openvino",
     "litert": "dlcompress.toolkit.stages.quantize_litert",
     "torch": "dlcompress.toolkit.stages.quantize_torch",
@@ -170,7 +176,7 @@ def quantize(artifact: Artifact, options: QuantizeOptions,
         raise UnsupportedError("static quantization needs calibration data", "pass --data, or use --method dynamic")
     if options.max_drop is not None:
         if held_out is None or not held_out.feeds:
-            raise UnsupportedError("--max-drop needs labelled held-out data to measure the drop on",
-                                   "use a labelled dataset (--data fashion-mnist, digits or an ImageFolder)")
+            raise UnsupportedError("--max-drop needs held-out data to measure the drop on",
+                                   "give --data (labelled: the drop of top-1; unlabelled: the share of changed predictions)")
         return ACCURACY_CONTROLLED.get(fmt)(artifact, options, calibration or Calibration.of_feeds([]), held_out, out_path)
     return QUANTIZERS.get(fmt)(artifact, options, calibration, out_path)

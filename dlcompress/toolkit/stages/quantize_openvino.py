@@ -261,6 +261,9 @@ def quantize_openvino_accuracy(artifact: Artifact, options: QuantizeOptions, cal
     """Int8 with ``nncf.quantize_with_accuracy_control``: top-1 on ``held_out`` drops at most ``max_drop``."""
     import nncf
 
+    if not held_out.labelled:
+        raise UnsupportedError("OpenVINO's accuracy control (NNCF) needs labelled data; this data has no labels",
+                               "use --backend onnxruntime, whose --max-drop works on agreement with fp32, or labelled --data")
     start = time.perf_counter()
     model, kwargs, params = _common(artifact, options, calibration)
     validation = nncf.Dataset(list(zip(held_out.feeds, held_out.labels)), lambda item: item[0])
