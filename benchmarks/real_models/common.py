@@ -129,13 +129,14 @@ def cpu_name() -> str:
 
 def markdown_table(rows: list[RealRow]) -> str:
     """The rows of one model as a markdown table, with the metric drop against fp32 of the same backend."""
-    fp32 = {r.backend: r for r in rows if r.method == "fp32"}
+    fp32 = {(r.model, r.backend): r for r in rows if r.method == "fp32"}
+    several = len({r.model for r in rows}) > 1
     lines = ["| backend | method | size MB | p50 ms | latency vs fp32 | metric | drop vs fp32 | fidelity to fp32 |",
              "|---|---|---|---|---|---|---|---|"]
     for r in rows:
-        drop = r.drop(fp32.get(r.backend)) if r.method != "fp32" else None
+        drop = r.drop(fp32.get((r.model, r.backend))) if r.method != "fp32" else None
         metric = "" if r.metric is None else f"{r.metric_name} {r.metric:.4f}"
-        lines.append(f"| {r.backend} | {r.method} | {_num(r.size_mb, 2)} | {_num(r.p50_ms, 2)} | "
+        lines.append(f"| {r.model + ' · ' if several else ''}{r.backend} | {r.method} | {_num(r.size_mb, 2)} | {_num(r.p50_ms, 2)} | "
                      f"{'' if r.latency_ratio is None else f'{r.latency_ratio:.2f}x'} | {metric} | "
                      f"{'' if drop is None else f'{drop:+.4f}'} | {r.fidelity}{' · ' + r.note if r.note else ''} |")
     return "\n".join(lines)

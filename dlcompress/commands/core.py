@@ -132,7 +132,7 @@ def train(
     """Train a zoo entry (adapted to the dataset's channels and classes) and save a checkpoint."""
     from dlcompress.recipes.train import TrainRequest
     from dlcompress.recipes.train import train as run
-    from dlcompress.toolkit.models import ModelOptions
+    from dlcompress.toolkit.model_options import ModelOptions
     from dlcompress.toolkit.training import TrainOptions
 
     set_quiet(quiet)

@@ -41,7 +41,7 @@ OpsetOpt = Annotated[Optional[int], typer.Option(help="ONNX opset (default: the 
 
 
 def model_options(weights, input_shape, mean, std, task=None, tokenizer=None):  # noqa: ANN001, ANN202
-    from dlcompress.toolkit.models import (
+    from dlcompress.toolkit.model_options import (
         ModelOptions,
         parse_floats,
         parse_named_shapes,

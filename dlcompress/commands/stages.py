@@ -226,7 +226,7 @@ def _job(model: str, weights: str | None, input_shape: str | None, data: str | N
     from dlcompress.benchmarks.harness import BenchOptions
     from dlcompress.recipes.common import DataOptions
     from dlcompress.recipes.pipeline import JobOptions, checkpoint_dataset
-    from dlcompress.toolkit.models import ModelOptions, parse_shape
+    from dlcompress.toolkit.model_options import ModelOptions, parse_shape
 
     data = data or checkpoint_dataset(weights) or checkpoint_dataset(fallback_weights)
     return JobOptions(ModelOptions(weights=weights, input_shape=parse_shape(input_shape)),

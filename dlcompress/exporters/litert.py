@@ -78,7 +78,7 @@ class LiteRTExporter(Exporter):
 
 def _from_keras(artifact: Artifact, out_path: Path, precision: str) -> Artifact:
     """A Keras/TensorFlow model through ``tf.lite.TFLiteConverter`` (no litert-torch involved)."""
-    from dlcompress.toolkit.keras_model import keras_to_tflite
+    from dlcompress.toolkit.loaders.keras_model import keras_to_tflite
 
     start = time.perf_counter()
     params = keras_to_tflite(artifact, out_path, precision)

@@ -64,7 +64,7 @@ class OnnxExporter(Exporter):
 
 def _from_keras(artifact: Artifact, out_path: Path, options: ExportOptions) -> Artifact:
     """A Keras/TensorFlow model through tf2onnx (the only route for it)."""
-    from dlcompress.toolkit.keras_model import keras_to_onnx
+    from dlcompress.toolkit.loaders.keras_model import keras_to_onnx
 
     if options.route not in ("auto", "tf2onnx"):
         raise ExportError(f"a Keras/TensorFlow model exports to ONNX through tf2onnx, not {options.route!r}",

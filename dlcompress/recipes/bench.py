@@ -18,7 +18,7 @@ from dlcompress.recipes.common import (
 )
 from dlcompress.recipes.loading import load_model
 from dlcompress.toolkit.errors import InputShapeError
-from dlcompress.toolkit.models import ModelOptions
+from dlcompress.toolkit.model_options import ModelOptions
 from dlcompress.toolkit.outputs import atomic_dir, check_writable
 
 

@@ -44,7 +44,7 @@ from dlcompress.toolkit.calibration import Calibration
 from dlcompress.toolkit.devices import environment
 from dlcompress.toolkit.errors import GateError, UnsupportedError, describe_failure
 from dlcompress.toolkit.metrics import Outputs, collect_batches
-from dlcompress.toolkit.models import ModelOptions
+from dlcompress.toolkit.model_options import ModelOptions
 from dlcompress.toolkit.outputs import atomic_dir, check_writable, default_out_dir
 from dlcompress.toolkit.progress import note, step
 from dlcompress.toolkit.runtimes import Runtime, RuntimeOptions, open_runtime

@@ -19,6 +19,7 @@ from dlcompress.benchmarks.memprobe import peak_memories
 from dlcompress.benchmarks.report import Report, Row
 from dlcompress.recipes.loading import load_model
 from dlcompress.toolkit.artifact import Artifact, Format, StageRecord
+from dlcompress.toolkit.batchnorm import recalibrate_batchnorm
 from dlcompress.toolkit.calibration import Calibration
 from dlcompress.toolkit.complexity import count_macs, count_params
 from dlcompress.toolkit.data import (
@@ -39,7 +40,7 @@ from dlcompress.toolkit.metrics import (
     task_fidelity,
     top1_accuracy,
 )
-from dlcompress.toolkit.models import ModelOptions, recalibrate_batchnorm
+from dlcompress.toolkit.model_options import ModelOptions
 from dlcompress.toolkit.progress import note, step
 from dlcompress.toolkit.runtimes import Runtime, RuntimeOptions, open_runtime
 from dlcompress.zoo import MODELS

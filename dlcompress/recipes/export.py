@@ -11,7 +11,7 @@ from dlcompress.exporters.validate import ValidationResult, validate_outputs
 from dlcompress.recipes.common import DataOptions, init_runtimes, prepare
 from dlcompress.toolkit.artifact import Artifact, Format, sibling_files
 from dlcompress.toolkit.errors import UnsupportedError
-from dlcompress.toolkit.models import ModelOptions
+from dlcompress.toolkit.model_options import ModelOptions
 from dlcompress.toolkit.outputs import atomic_file, check_writable
 from dlcompress.toolkit.progress import step
 from dlcompress.toolkit.runtimes import open_runtime

@@ -16,14 +16,16 @@ from pathlib import Path
 from dlcompress.toolkit.artifact import Artifact
 from dlcompress.toolkit.data import DataSplits
 from dlcompress.toolkit.errors import ModelLoadError
-from dlcompress.toolkit.hf_folder import check_hf_folder, load_hf_folder
-from dlcompress.toolkit.keras_model import is_keras_path, load_keras, require_tensorflow
-from dlcompress.toolkit.models import (
-    ModelOptions,
-    load_factory,
-    load_onnx_file,
-    load_zoo,
+from dlcompress.toolkit.loaders.factory import load_factory
+from dlcompress.toolkit.loaders.hf_folder import check_hf_folder, load_hf_folder
+from dlcompress.toolkit.loaders.keras_model import (
+    is_keras_path,
+    load_keras,
+    require_tensorflow,
 )
+from dlcompress.toolkit.loaders.onnx_file import load_onnx_file
+from dlcompress.toolkit.loaders.zoo_entry import load_zoo
+from dlcompress.toolkit.model_options import ModelOptions
 from dlcompress.toolkit.registry import Registry
 from dlcompress.zoo import MODELS
 

@@ -30,7 +30,7 @@ from dlcompress.toolkit.errors import (
     describe_failure,
 )
 from dlcompress.toolkit.metrics import collect_outputs, fidelity
-from dlcompress.toolkit.models import ModelOptions
+from dlcompress.toolkit.model_options import ModelOptions
 from dlcompress.toolkit.outputs import atomic_file
 from dlcompress.toolkit.progress import step
 from dlcompress.toolkit.runtimes import open_runtime

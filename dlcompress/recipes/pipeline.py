@@ -44,7 +44,7 @@ from dlcompress.toolkit.artifact import Artifact, Format
 from dlcompress.toolkit.complexity import count_macs, count_params
 from dlcompress.toolkit.data import load_dataset
 from dlcompress.toolkit.errors import DatasetError, DLCompressError, UnsupportedError
-from dlcompress.toolkit.models import ModelOptions
+from dlcompress.toolkit.model_options import ModelOptions
 from dlcompress.toolkit.outputs import atomic_dir, check_writable, default_out_dir
 from dlcompress.toolkit.progress import note, step
 from dlcompress.toolkit.registry import Registry

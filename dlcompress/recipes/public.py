@@ -38,7 +38,11 @@ from dlcompress.recipes.quantize import quantize as _quantize
 from dlcompress.recipes.run import RunResult, resolve_recipe, run_recipe
 from dlcompress.toolkit.artifact import Artifact
 from dlcompress.toolkit.errors import DLCompressError
-from dlcompress.toolkit.models import ModelOptions, parse_named_shapes, parse_shape
+from dlcompress.toolkit.model_options import (
+    ModelOptions,
+    parse_named_shapes,
+    parse_shape,
+)
 from dlcompress.toolkit.stages.prune import PruneOptions
 from dlcompress.toolkit.stages.quantize import QuantizeOptions
 
@@ -107,6 +111,8 @@ def _request(cls: type[R], base: Any, fields: dict[str, Any]) -> R:
     """``base`` (a request, or the model name) with ``fields`` set wherever they fit in its option groups."""
     request = base if isinstance(base, cls) else cls(base)  # type: ignore[call-arg]
     for name, value in fields.items():
+        if name == "input_shape" and isinstance(value, str) and "=" in value:  # input_ids=1,32 x=1,3,48,320
+            name, value = "input_shapes", parse_named_shapes(value)
         request = _set(request, name, value)
         if name == "calib_samples" and isinstance(getattr(request, "quantize", None), QuantizeOptions):
             request = _set(request, "samples", value)  # as --calib-samples sets both (the quantizer caps at it)

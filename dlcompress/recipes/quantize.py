@@ -17,7 +17,7 @@ from dlcompress.recipes.common import (
 )
 from dlcompress.toolkit.backends import BACKENDS, Backend
 from dlcompress.toolkit.errors import UnsupportedError
-from dlcompress.toolkit.models import ModelOptions
+from dlcompress.toolkit.model_options import ModelOptions
 from dlcompress.toolkit.outputs import check_writable, default_out_dir
 from dlcompress.toolkit.runtimes import RuntimeOptions, get_runtime
 from dlcompress.toolkit.stages import quantize_onnx  # noqa: F401  (registers the ONNX quantizer)

@@ -48,7 +48,11 @@ from dlcompress.recipes.recipe_schema import (
     plain,
 )
 from dlcompress.toolkit.errors import DLCompressError, InputShapeError
-from dlcompress.toolkit.models import ModelOptions, parse_named_shapes, parse_shape
+from dlcompress.toolkit.model_options import (
+    ModelOptions,
+    parse_named_shapes,
+    parse_shape,
+)
 from dlcompress.toolkit.stages.depthwise import DepthwiseOptions
 from dlcompress.toolkit.stages.distill import DistillOptions
 from dlcompress.toolkit.stages.prune import PruneOptions

@@ -18,7 +18,7 @@ from dlcompress.recipes.export_steps import export_validated
 from dlcompress.toolkit.backends import BACKENDS
 from dlcompress.toolkit.errors import UnsupportedError
 from dlcompress.toolkit.metrics import collect_batches
-from dlcompress.toolkit.models import ModelOptions
+from dlcompress.toolkit.model_options import ModelOptions
 from dlcompress.toolkit.outputs import atomic_dir, check_writable, default_out_dir
 from dlcompress.toolkit.progress import step
 from dlcompress.toolkit.runtimes import open_runtime

@@ -13,7 +13,7 @@ from dlcompress.recipes.loading import load_model
 from dlcompress.toolkit.checkpoint import CHECKPOINT_META_KEY
 from dlcompress.toolkit.data import ImageTransform, load_dataset
 from dlcompress.toolkit.errors import DatasetError, ModelLoadError
-from dlcompress.toolkit.models import ModelOptions
+from dlcompress.toolkit.model_options import ModelOptions
 from dlcompress.toolkit.outputs import atomic_file, check_writable
 from dlcompress.toolkit.progress import step
 from dlcompress.toolkit.training import History, TrainOptions, fit

@@ -132,7 +132,7 @@ class ModelSpec:
     @property
     def image_shape(self) -> tuple[int, int, int]:
         """(channels, height, width) of an image model's input."""
-        c, h, w = self.inputs[0].shape[1:]
+        c, h, w = (self.dims.get(d, d) if isinstance(d, str) else d for d in self.inputs[0].shape[1:])
         if self.preprocess.channels_last:
             h, w, c = c, h, w
         if not all(isinstance(v, int) for v in (c, h, w)):

@@ -98,7 +98,7 @@ def reestimate_batchnorm(model: nn.Module, source: ImageSource, transform: Image
     """Re-estimate BatchNorm running statistics on ``images`` training images (cumulative average, no gradients);
     returns the number of BN layers. After pruning, a layer replacement or a short training run the running
     averages lag behind the weights, and a model that trains well scores near chance in eval mode."""
-    from dlcompress.toolkit.models import recalibrate_batchnorm
+    from dlcompress.toolkit.batchnorm import recalibrate_batchnorm
 
     idx = np.random.default_rng(seed).permutation(len(source))[:images]
     device = _device(model)

@@ -17,7 +17,13 @@ from functools import partial
 import torch
 from torch import nn
 
-from dlcompress.toolkit.spec import ModelCard, ModelSpec, Preprocess, TensorSpec, Tolerance
+from dlcompress.toolkit.spec import (
+    ModelCard,
+    ModelSpec,
+    Preprocess,
+    TensorSpec,
+    Tolerance,
+)
 from dlcompress.zoo.registry import register
 from dlcompress.zoo.vision import IMAGENET_MEAN, IMAGENET_STD
 

@@ -16,7 +16,13 @@ from functools import partial
 import torch
 from torch import nn
 
-from dlcompress.toolkit.spec import ModelCard, ModelSpec, Preprocess, Tolerance, image_classifier_io
+from dlcompress.toolkit.spec import (
+    ModelCard,
+    ModelSpec,
+    Preprocess,
+    Tolerance,
+    image_classifier_io,
+)
 from dlcompress.zoo.registry import register
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)

@@ -22,7 +22,11 @@ from typing import Any
 import numpy as np
 import pytest
 
-from tests.contracts.registries import BackgroundDiscovery, contract_names, missing_backend_hint
+from tests.contracts.registries import (
+    BackgroundDiscovery,
+    contract_names,
+    missing_backend_hint,
+)
 
 MODEL = "small_cnn"  # the smallest labelled image classifier in the zoo (1x28x28, 94k params, Fashion-MNIST)
 TRAIN_SAMPLES = 1024  # real images it is trained on (one epoch; ~0.5 top-1 after BN re-estimation)
@@ -222,7 +226,7 @@ class Exports:
             if importlib.util.find_spec("tensorflow") is None:
                 pytest.skip("Keras models need the [tensorflow] extra")
             from dlcompress.toolkit.data import DATASETS
-            from dlcompress.toolkit.keras_model import load_keras, tensorflow
+            from dlcompress.toolkit.loaders.keras_model import load_keras, tensorflow
 
             tf = tensorflow()
 

@@ -54,7 +54,7 @@ class ModelSourceContract:
 
     def test_takes_its_sample_and_loads_a_runnable_artifact(self, plugin, exports):
         from dlcompress.recipes.loading import check_model_name, load_model, source_for
-        from dlcompress.toolkit.models import ModelOptions
+        from dlcompress.toolkit.model_options import ModelOptions
 
         name, options = sample(plugin, exports)
         assert source_for(name)[0] == plugin

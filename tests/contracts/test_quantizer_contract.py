@@ -12,7 +12,13 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from tests.contracts.conftest import CALIB_SAMPLES, cosine_rows, default_runtime, fingerprint, skip_unless_installed
+from tests.contracts.conftest import (
+    CALIB_SAMPLES,
+    cosine_rows,
+    default_runtime,
+    fingerprint,
+    skip_unless_installed,
+)
 from tests.contracts.registries import guard_problems
 
 EXCLUDED: dict[str, str] = {

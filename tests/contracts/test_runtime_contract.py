@@ -12,7 +12,11 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from tests.contracts.conftest import open_plugin_runtime, skip_unless_installed, variants
+from tests.contracts.conftest import (
+    open_plugin_runtime,
+    skip_unless_installed,
+    variants,
+)
 from tests.contracts.registries import guard_problems
 
 EXCLUDED: dict[str, str] = {}

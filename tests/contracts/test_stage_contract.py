@@ -53,7 +53,11 @@ class Ran:
     def get(self, name: str) -> tuple:
         if name not in self._done:
             from dlcompress.recipes.common import Prepared
-            from dlcompress.recipes.pipeline import STEPS, PipelineRequest, PipelineState
+            from dlcompress.recipes.pipeline import (
+                STEPS,
+                PipelineRequest,
+                PipelineState,
+            )
             from dlcompress.toolkit.runtimes import RuntimeOptions
 
             step = STEPS.get(name)

@@ -5,8 +5,8 @@ import json
 import pytest
 
 from dlcompress.benchmarks.report import load_report
-from tests.checks import check_latency_summary
 from dlcompress.toolkit.devices import cpu_info
+from tests.checks import check_latency_summary
 
 
 def test_bench_matrix_outputs_and_gates(cli, trained_small_cnn, tmp_path):

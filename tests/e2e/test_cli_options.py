@@ -303,7 +303,7 @@ def _depthwise_params(run: Run) -> dict[str, Any]:
 def _channels(run: Run, checkpoint: str) -> dict[str, int]:
     from dlcompress.recipes.loading import load_model
     from dlcompress.toolkit.data import load_dataset
-    from dlcompress.toolkit.models import ModelOptions
+    from dlcompress.toolkit.model_options import ModelOptions
 
     art = load_model("small_cnn", ModelOptions(weights=str(run.out / checkpoint)), load_dataset("digits"))
     return {n: m.out_channels for n, m in art.model.named_modules() if isinstance(m, torch.nn.Conv2d)}

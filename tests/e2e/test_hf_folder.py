@@ -34,7 +34,11 @@ def test_embedding_is_the_one_sentence_transformers_returns(folder):
     from sentence_transformers import SentenceTransformer
 
     from dlcompress.recipes.loading import load_model
-    from dlcompress.toolkit.sources.tokenized_text import sentence_splits, tokenized, tokenizer_of
+    from dlcompress.toolkit.sources.tokenized_text import (
+        sentence_splits,
+        tokenized,
+        tokenizer_of,
+    )
 
     art = load_model(str(folder))
     sentences = list(sentence_splits()[1][:16])
@@ -97,7 +101,7 @@ def _export_elsewhere(folder, path) -> None:
     import torch
     from transformers import AutoModel
 
-    from dlcompress.toolkit.hf_folder import SentenceEmbedding
+    from dlcompress.toolkit.loaders.hf_folder import SentenceEmbedding
 
     model = SentenceEmbedding(AutoModel.from_pretrained(str(folder), local_files_only=True), "mean_tokens", True).eval()
     ids = torch.ones(1, 8, dtype=torch.int64)
@@ -138,7 +142,8 @@ def test_token_inputs_without_a_tokenizer_and_unsized_dims_are_one_line(cli, els
 
 def test_named_input_shapes_size_the_symbolic_dims(elsewhere, folder):
     from dlcompress.toolkit.errors import InputShapeError
-    from dlcompress.toolkit.models import ModelOptions, load_onnx_file, parse_named_shapes
+    from dlcompress.toolkit.loaders.onnx_file import load_onnx_file
+    from dlcompress.toolkit.model_options import ModelOptions, parse_named_shapes
 
     shapes = parse_named_shapes("input_ids=1,32 attention_mask=1,32")
     art = load_onnx_file(elsewhere, ModelOptions(tokenizer=str(folder), input_shapes=shapes))
@@ -163,7 +168,7 @@ def test_an_architecture_transformers_cannot_build_is_one_clear_error(cli, folde
 
 def test_a_named_input_shape_sets_the_token_length_of_a_folder(cli, folder, tmp_path):
     from dlcompress.recipes.loading import load_model
-    from dlcompress.toolkit.models import ModelOptions
+    from dlcompress.toolkit.model_options import ModelOptions
 
     spec = load_model(str(folder), ModelOptions(input_shapes={"input_ids": (1, 32), "attention_mask": (1, 32)})).spec
     assert spec.dims["seq"] == 32 and spec.example_inputs(1)["input_ids"].shape == (1, 32)

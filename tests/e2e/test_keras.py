@@ -12,7 +12,7 @@ import sys
 import numpy as np
 import pytest
 
-from dlcompress.toolkit.keras_model import tensorflow
+from dlcompress.toolkit.loaders.keras_model import tensorflow
 
 if importlib.util.find_spec("tensorflow") is None or importlib.util.find_spec("tf2onnx") is None:
     pytest.skip("Keras models need the [tensorflow] extra", allow_module_level=True)

@@ -11,12 +11,12 @@ import numpy as np
 import pytest
 import torch
 
-from dlcompress.toolkit.runtimes import RuntimeOptions, open_runtime
 from dlcompress.exporters.validate import validate_outputs
+from dlcompress.recipes.loading import load_model
 from dlcompress.toolkit.artifact import Artifact, Format
 from dlcompress.toolkit.errors import ExportError, InputShapeError, UnsupportedError
-from dlcompress.toolkit.models import ModelOptions
-from dlcompress.recipes.loading import load_model
+from dlcompress.toolkit.model_options import ModelOptions
+from dlcompress.toolkit.runtimes import RuntimeOptions, open_runtime
 from dlcompress.toolkit.stages.quantize import QuantizeOptions, check_options, quantize
 
 pytestmark = pytest.mark.litert
@@ -63,9 +63,9 @@ def small_int8(small_cnn, tmp_path_factory) -> Artifact:  # noqa: ANN001
 
 
 def test_registered_backend_exporter_runtime():
-    from dlcompress.toolkit.runtimes import DEFAULT_RUNTIME, get_runtime
     from dlcompress.exporters import EXPORTERS
     from dlcompress.toolkit.backends import BACKENDS
+    from dlcompress.toolkit.runtimes import DEFAULT_RUNTIME, get_runtime
 
     backend = BACKENDS.get("litert").require()
     assert (backend.format, backend.suffix, backend.extra) == (Format.LITERT, ".tflite", "litert")
@@ -76,9 +76,9 @@ def test_registered_backend_exporter_runtime():
 def test_missing_extra_is_a_clear_error(monkeypatch):
     import importlib.util
 
-    from dlcompress.toolkit.litert_convert import litert_torch_module
     from dlcompress.toolkit.backends import BACKENDS
     from dlcompress.toolkit.errors import BackendUnavailableError
+    from dlcompress.toolkit.litert_convert import litert_torch_module
 
     real = importlib.util.find_spec
     monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None if name == "litert_torch" else real(name, *a))
@@ -301,9 +301,9 @@ class ReluMaxPool(torch.nn.Module):
 
 
 def test_padv2_with_zero_point_becomes_pad_exactly(tmp_path, cli):
+    from dlcompress.toolkit.spec import ModelCard, ModelSpec, TensorSpec
     from dlcompress.toolkit.stages.quantize_litert import quantize_pt2e
     from dlcompress.toolkit.tflite_model import padv2_as_pad, read_graph
-    from dlcompress.toolkit.spec import ModelCard, ModelSpec, TensorSpec
 
     torch.manual_seed(0)
     spec = ModelSpec(

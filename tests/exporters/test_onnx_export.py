@@ -2,10 +2,10 @@ import onnx
 import pytest
 import torch
 
-from dlcompress.toolkit.runtimes import open_runtime
 from dlcompress.exporters import EXPORTERS, ExportOptions
 from dlcompress.exporters.validate import validate_outputs
 from dlcompress.recipes.loading import load_model
+from dlcompress.toolkit.runtimes import open_runtime
 
 
 @pytest.mark.parametrize("route", ["dynamo", "torchscript"])

@@ -8,14 +8,23 @@ import json
 import numpy as np
 import pytest
 
-from dlcompress.toolkit.runtimes import RuntimeOptions, open_runtime
 from dlcompress.exporters.validate import validate_outputs
+from dlcompress.recipes.loading import load_model
 from dlcompress.toolkit.artifact import Format
 from dlcompress.toolkit.backends import BACKENDS, Backend
-from dlcompress.toolkit.errors import BackendUnavailableError, ExportError, UnsupportedError
-from dlcompress.toolkit.models import ModelOptions
-from dlcompress.recipes.loading import load_model
-from dlcompress.toolkit.stages.quantize import HeldOut, QuantizeOptions, check_options, quantize
+from dlcompress.toolkit.errors import (
+    BackendUnavailableError,
+    ExportError,
+    UnsupportedError,
+)
+from dlcompress.toolkit.model_options import ModelOptions
+from dlcompress.toolkit.runtimes import RuntimeOptions, open_runtime
+from dlcompress.toolkit.stages.quantize import (
+    HeldOut,
+    QuantizeOptions,
+    check_options,
+    quantize,
+)
 
 pytestmark = pytest.mark.openvino
 

@@ -6,13 +6,17 @@ import pytest
 import torch
 from torch import nn
 
+from dlcompress.recipes.loading import load_model
 from dlcompress.toolkit.data import load_dataset
 from dlcompress.toolkit.errors import DLCompressError
-from dlcompress.toolkit.models import ModelOptions
-from dlcompress.recipes.loading import load_model
+from dlcompress.toolkit.model_options import ModelOptions
 from dlcompress.toolkit.scope import Scope
 from dlcompress.toolkit.stages.depthwise import (
-    DepthwiseOptions, DepthwiseSeparableConv, init_random, init_svd, replace_depthwise,
+    DepthwiseOptions,
+    DepthwiseSeparableConv,
+    init_random,
+    init_svd,
+    replace_depthwise,
 )
 from dlcompress.toolkit.stages.structure import apply_structure, example_inputs
 

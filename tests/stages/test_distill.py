@@ -9,11 +9,16 @@ import pytest
 import torch
 import torch.nn.functional as F
 
+from dlcompress.recipes.loading import load_model
 from dlcompress.toolkit.data import load_dataset
 from dlcompress.toolkit.errors import DLCompressError
-from dlcompress.toolkit.models import ModelOptions
-from dlcompress.recipes.loading import load_model
-from dlcompress.toolkit.stages.distill import DistillationLoss, DistillOptions, distill, input_bridge
+from dlcompress.toolkit.model_options import ModelOptions
+from dlcompress.toolkit.stages.distill import (
+    DistillationLoss,
+    DistillOptions,
+    distill,
+    input_bridge,
+)
 from dlcompress.toolkit.stages.prune import PruneOptions, prune
 from dlcompress.toolkit.training import TrainOptions
 

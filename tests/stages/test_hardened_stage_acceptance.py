@@ -15,7 +15,7 @@ import pytest
 
 from dlcompress.recipes.loading import load_model
 from dlcompress.toolkit.data import load_dataset
-from dlcompress.toolkit.models import ModelOptions
+from dlcompress.toolkit.model_options import ModelOptions
 from dlcompress.toolkit.stages.depthwise import DepthwiseOptions, replace_depthwise
 from dlcompress.toolkit.stages.distill import DistillOptions, distill
 from dlcompress.toolkit.stages.prune import PruneOptions, prune

@@ -4,11 +4,11 @@ import json
 
 import pytest
 
+from dlcompress.recipes.loading import load_model
 from dlcompress.recipes.pipeline import STEPS, check_steps
 from dlcompress.toolkit.data import load_dataset
 from dlcompress.toolkit.errors import DLCompressError, UnknownNameError
-from dlcompress.toolkit.models import ModelOptions
-from dlcompress.recipes.loading import load_model
+from dlcompress.toolkit.model_options import ModelOptions
 from tests.checks import check_latency_summary
 
 FAST = ("--eval-samples", "300", "--bench-seconds", "1", "--train-samples", "600", "--batch-size", "32")

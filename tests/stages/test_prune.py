@@ -5,10 +5,10 @@ import json
 import pytest
 import torch
 
+from dlcompress.recipes.loading import load_model
 from dlcompress.toolkit.data import ImageTransform, load_dataset
 from dlcompress.toolkit.errors import DLCompressError, UnsupportedError
-from dlcompress.toolkit.models import ModelOptions
-from dlcompress.recipes.loading import load_model
+from dlcompress.toolkit.model_options import ModelOptions
 from dlcompress.toolkit.scope import Scope
 from dlcompress.toolkit.stages.prune import PruneOptions, prune, replay_plan
 from dlcompress.toolkit.stages.structure import apply_structure, example_inputs

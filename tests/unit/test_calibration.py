@@ -58,7 +58,7 @@ def test_a_bad_batch_size_is_refused():
 
 def test_prepared_images_calibrate_on_real_training_images_with_the_models_transform():
     from dlcompress.recipes.common import DataOptions, prepare
-    from dlcompress.toolkit.models import ModelOptions
+    from dlcompress.toolkit.model_options import ModelOptions
 
     prepared = prepare("small_cnn", ModelOptions(), DataOptions("digits", 20, 16))
     calib = prepared.calibration(20, batch=8)

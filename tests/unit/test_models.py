@@ -1,10 +1,11 @@
 import pytest
 import torch
 
+from dlcompress.recipes.loading import load_model
+from dlcompress.toolkit.batchnorm import recalibrate_batchnorm
 from dlcompress.toolkit.data import load_dataset
 from dlcompress.toolkit.errors import InputShapeError, UnknownNameError, WeightsError
-from dlcompress.toolkit.models import ModelOptions, parse_shape, recalibrate_batchnorm
-from dlcompress.recipes.loading import load_model
+from dlcompress.toolkit.model_options import ModelOptions, parse_shape
 from tests.conftest import DATA_DIR
 
 

@@ -7,7 +7,8 @@ import pytest
 import torch
 
 from dlcompress.toolkit.errors import InputShapeError
-from dlcompress.toolkit.models import ModelOptions, load_onnx_file, parse_named_shapes
+from dlcompress.toolkit.loaders.onnx_file import load_onnx_file
+from dlcompress.toolkit.model_options import ModelOptions, parse_named_shapes
 
 
 class Frames(torch.nn.Module):
@@ -47,3 +48,26 @@ def test_bad_named_shapes_are_one_line(frames_onnx):
         load_onnx_file(frames_onnx, ModelOptions(input_shapes={"x": (1, 12, 9)}))
     with pytest.raises(InputShapeError, match="--tokenizer feeds token inputs"):
         load_onnx_file(frames_onnx, ModelOptions(tokenizer="/nonexistent", input_shapes={"x": (1, 12, 8)}))
+
+
+def test_named_shape_sizes_symbolic_image_dims(cli, tmp_path):
+    """``--input-shape x=1,3,16,16`` on an ONNX image model with symbolic H, W (PP-OCR's det/rec files): it runs
+    (was an internal error, "image dims must be concrete"), and the Python API takes the same string."""
+    import numpy as np
+    import onnx
+    from onnx import TensorProto, helper, numpy_helper
+
+    w = numpy_helper.from_array(np.random.default_rng(0).standard_normal((4, 3, 3, 3)).astype(np.float32), "w")
+    graph = helper.make_graph([helper.make_node("Conv", ["x", "w"], ["y"], name="conv", pads=[1, 1, 1, 1])], "g",
+                              [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["n", 3, "h", "w"])],
+                              [helper.make_tensor_value_info("y", TensorProto.FLOAT, ["n", 4, "h", "w"])], [w])
+    path = tmp_path / "sym.onnx"
+    onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)]), str(path))
+    r = cli("quantize", "--model", path, "--input-shape", "x=1,3,16,16", "--eval-samples", "4", "--calib-samples", "4",
+            "--bench-seconds", "1", "--out", tmp_path / "q")
+    assert r.code == 0, r.err
+    import dlcompress
+
+    result = dlcompress.quantize(str(path), input_shape="x=1,3,16,16", eval_samples=4, calib_samples=4,
+                                 max_seconds=1.0, out=str(tmp_path / "api"))
+    assert [row.precision for row in result.report.rows] == ["fp32", "int8"]

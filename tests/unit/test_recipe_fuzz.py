@@ -17,7 +17,11 @@ from dlcompress.recipes.recipe_file import (
     parse_recipe,
 )
 from dlcompress.toolkit.errors import DLCompressError
-from dlcompress.toolkit.models import parse_floats, parse_named_shapes, parse_shape
+from dlcompress.toolkit.model_options import (
+    parse_floats,
+    parse_named_shapes,
+    parse_shape,
+)
 
 SETTINGS = settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 scalars = st.one_of(st.none(), st.booleans(), st.integers(-5, 10**6), st.floats(allow_nan=True),

@@ -6,10 +6,10 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from dlcompress.toolkit.runtimes import RuntimeOptions, open_runtime
 from dlcompress.exporters import EXPORTERS, ExportOptions
-from dlcompress.toolkit.errors import InferenceError, first_line
 from dlcompress.recipes.loading import load_model
+from dlcompress.toolkit.errors import InferenceError, first_line
+from dlcompress.toolkit.runtimes import RuntimeOptions, open_runtime
 
 
 @pytest.mark.parametrize(("fmt", "file", "reason"), [

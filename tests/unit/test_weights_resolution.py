@@ -12,11 +12,8 @@ import torch
 
 from dlcompress.recipes.loading import load_model
 from dlcompress.toolkit.errors import WeightsError
-from dlcompress.toolkit.models import (
-    ModelOptions,
-    check_cached_hash,
-    pretrained_weights,
-)
+from dlcompress.toolkit.loaders.zoo_entry import check_cached_hash, pretrained_weights
+from dlcompress.toolkit.model_options import ModelOptions
 from dlcompress.zoo.registry import MODELS
 
 URL_NAME = "mobilenet_v2-b0353104.pth"

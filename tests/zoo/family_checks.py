@@ -47,10 +47,10 @@ def check_complexity(name: str) -> tuple[int, int]:
 def check_onnx_export(name: str, tmp_path: Path) -> float:
     """Export with the default route and validate against torch on two batch sizes and, for each other symbolic
     dim, a second size (dynamic axes); returns the max abs diff."""
-    from dlcompress.toolkit.runtimes import open_runtime
     from dlcompress.exporters import EXPORTERS, ExportOptions
     from dlcompress.exporters.validate import validate_outputs
     from dlcompress.recipes.loading import load_model
+    from dlcompress.toolkit.runtimes import open_runtime
 
     art = load_model(name)
     spec = art.spec

@@ -55,9 +55,9 @@ def check_export(name: str, tmp_path: Path, route: str = "auto", eval_samples: i
     """``dlcompress export --model NAME`` (default data; ``route`` as ``--exporter``): the file validates."""
     import onnx
 
+    from dlcompress.exporters import ExportOptions
     from dlcompress.recipes.common import DataOptions
     from dlcompress.recipes.export import ExportRequest, export
-    from dlcompress.exporters import ExportOptions
 
     spec = MODELS.get(name)
     result = export(ExportRequest(model=name, out=tmp_path / f"{name}.onnx", data=DataOptions(eval_samples=eval_samples),

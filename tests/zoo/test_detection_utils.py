@@ -7,8 +7,18 @@ import pytest
 import torch
 
 from dlcompress.exporters.validate import align_rows
-from dlcompress.toolkit.metrics import detection_fidelity, segmentation_fidelity, task_fidelity
-from dlcompress.zoo.detection import batched_nms, box_iou, decode_yolo_v1, nms, yolo_v1_detect
+from dlcompress.toolkit.metrics import (
+    detection_fidelity,
+    segmentation_fidelity,
+    task_fidelity,
+)
+from dlcompress.zoo.detection import (
+    batched_nms,
+    box_iou,
+    decode_yolo_v1,
+    nms,
+    yolo_v1_detect,
+)
 
 
 def _random_boxes(n: int, seed: int) -> tuple[torch.Tensor, torch.Tensor]:

@@ -11,7 +11,14 @@ from pathlib import Path
 import pytest
 
 from dlcompress.recipes.matrix import (
-    LABELS, Cell, Matrix, MatrixOptions, backend_for, render_markdown, run_cell, run_matrix,
+    LABELS,
+    Cell,
+    Matrix,
+    MatrixOptions,
+    backend_for,
+    render_markdown,
+    run_cell,
+    run_matrix,
 )
 from dlcompress.toolkit.artifact import Format
 from dlcompress.toolkit.backends import BACKENDS, Backend
@@ -65,7 +72,7 @@ def test_committed_matrix_matches_the_code(fmt):
 @pytest.fixture(scope="module")
 def prepared():  # noqa: ANN201
     from dlcompress.recipes.common import DataOptions, prepare
-    from dlcompress.toolkit.models import ModelOptions
+    from dlcompress.toolkit.model_options import ModelOptions
 
     return prepare("small_cnn", ModelOptions(), DataOptions())
 

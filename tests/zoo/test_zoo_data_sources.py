@@ -44,7 +44,12 @@ espeak = pytest.mark.skipif(
 
 @espeak
 def test_speech_is_really_synthesized_by_espeak():
-    from dlcompress.toolkit.sources.speech import TEST_VOICES, TRAIN_VOICES, synthesize, utterances
+    from dlcompress.toolkit.sources.speech import (
+        TEST_VOICES,
+        TRAIN_VOICES,
+        synthesize,
+        utterances,
+    )
 
     short = synthesize("four", "en-us+m3")
     long = synthesize("four two seven", "en-us+m3")

@@ -8,7 +8,9 @@ import torch
 
 from dlcompress.zoo import MODELS
 from tests.zoo.family_checks import (
-    check_forward_matches_signature, check_tiny_entry, family_entries,
+    check_forward_matches_signature,
+    check_tiny_entry,
+    family_entries,
 )
 
 TINY = family_entries({"gcn"}, tiny=True)

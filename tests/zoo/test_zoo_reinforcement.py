@@ -8,7 +8,9 @@ import torch
 
 from dlcompress.zoo import MODELS
 from tests.zoo.family_checks import (
-    check_forward_matches_signature, check_tiny_entry, check_tiny_pairs,
+    check_forward_matches_signature,
+    check_tiny_entry,
+    check_tiny_pairs,
     family_entries,
 )
 
@@ -38,7 +40,7 @@ def test_policy_outputs_are_move_distributions():
 
 
 def test_architectures_follow_the_papers():
-    from dlcompress.zoo.reinforcement import AlphaGoPolicy, AlphaGoZeroNet, DQN
+    from dlcompress.zoo.reinforcement import DQN, AlphaGoPolicy, AlphaGoZeroNet
 
     policy = AlphaGoPolicy()
     convs = [m for m in policy.trunk.modules() if isinstance(m, torch.nn.Conv2d)]

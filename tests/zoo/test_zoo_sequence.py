@@ -10,7 +10,9 @@ import torch
 
 from dlcompress.zoo import MODELS
 from tests.zoo.family_checks import (
-    check_forward_matches_signature, check_tiny_entry, check_tiny_pairs,
+    check_forward_matches_signature,
+    check_tiny_entry,
+    check_tiny_pairs,
     family_entries,
 )
 

@@ -7,8 +7,13 @@ import numpy as np
 
 from dlcompress.toolkit.artifact import Artifact, Format
 from dlcompress.toolkit.errors import InferenceError, first_line
-from dlcompress.toolkit.keras_model import model_of, tensorflow
-from dlcompress.toolkit.runtimes.base import RUNTIMES, Runtime, RuntimeOptions, feed_summary
+from dlcompress.toolkit.loaders.keras_model import model_of, tensorflow
+from dlcompress.toolkit.runtimes.base import (
+    RUNTIMES,
+    Runtime,
+    RuntimeOptions,
+    feed_summary,
+)
 
 
 @RUNTIMES.register("tensorflow")

@@ -16,7 +16,8 @@ import numpy as np
 
 from dlcompress.toolkit.errors import DatasetError, ModelLoadError
 from dlcompress.toolkit.feeds import FeedSource, FeedSplits, feed_dataset, spec_dim
-from dlcompress.toolkit.hf_folder import load_tokenizer
+from dlcompress.toolkit.loaders.hf_folder import load_tokenizer
+
 HELD_OUT = 0.25
 MIN_WORDS = 5
 PROVENANCE = ("real text: sentences of the Python Language Reference that ships with CPython "

@@ -279,7 +279,7 @@ def _quantize_keras(artifact: Artifact, source: Artifact, options: QuantizeOptio
                     out_path: Path) -> Artifact:
     """A LiteRT model made from a Keras/TensorFlow model: re-converted by ``tf.lite.TFLiteConverter`` with
     TensorFlow's own quantization (full int8 from the real calibration feeds, dynamic range, or fp16)."""
-    from dlcompress.toolkit.keras_model import keras_to_tflite
+    from dlcompress.toolkit.loaders.keras_model import keras_to_tflite
 
     start = time.perf_counter()
     feeds = list(calibration or []) if options.method == "static" else None

@@ -5,6 +5,10 @@ Why QOperator is the default: ORT's QDQ form leaves many convs in fp32 after gra
 barely faster than fp32; the QOperator form quantizes every conv (measured here: ResNet-50 43 ms fp32,
 34 ms QDQ S8S8, 14 ms QOperator U8S8). U8S8 uses VPDPBUSD (AVX512-VNNI/AVX-VNNI); on x86 CPUs without VNNI
 the u8*s8 pairwise sums can saturate, so weights are then reduced to 7 bits (``reduce_range``).
+
+ORT's quantizers read weights only from initializers ("Expected conv2d_394.w_0 to be an initializer"); graphs
+whose weights are computed by nodes from constants (Paddle2ONNX exports every weight as a ``Constant`` node:
+PP-OCR) get those weights folded into initializers first (:func:`fold_constant_weights`), said in the lineage.
 """
 
 from __future__ import annotations
@@ -26,7 +30,7 @@ from dlcompress.toolkit.progress import progress_bar, silenced
 from dlcompress.toolkit.stages.quantize import QUANTIZERS, QuantizeOptions
 
 
-def _reader(feeds: list[dict[str, np.ndarray]]):  # noqa: ANN202
+def _reader(feeds: list[dict[str, np.ndarray]]):
     from onnxruntime.quantization import CalibrationDataReader
 
     class Reader(CalibrationDataReader):
@@ -72,6 +76,7 @@ def preprocess(src: Path, dst: Path) -> str:
     """
     from onnxruntime.quantization import quant_pre_process
 
+    src, dst = src.resolve(), dst.resolve()  # it runs in dst's folder: a relative path would name nothing there
     # (symbolic, ONNX) shape inference, per attempt
     attempts = ((False, False),) if _has_data_dependent_shapes(src) else ((True, True), (False, True))
     failure = ""
@@ -102,6 +107,125 @@ def _working_dir(folder: Path) -> Iterator[None]:
         os.chdir(old)
 
 
+# Inputs of the ops ORT quantizes that it reads as weights (and biases) from initializers
+WEIGHT_INPUTS: dict[str, tuple[int, ...]] = {
+    "Conv": (1, 2), "ConvTranspose": (1, 2), "Gemm": (0, 1, 2), "MatMul": (0, 1), "Gather": (0,),
+    "LSTM": (1, 2, 3), "GRU": (1, 2, 3), "RNN": (1, 2, 3), "Attention": (1, 2),
+}
+# Ops whose output is not a function of their inputs: never folded
+NONDETERMINISTIC_OPS = frozenset({"RandomNormal", "RandomUniform", "RandomNormalLike", "RandomUniformLike",
+                                  "Multinomial", "Bernoulli", "Dropout"})
+
+
+def _has_subgraph(node) -> bool:
+    import onnx
+
+    return any(a.type in (onnx.AttributeProto.GRAPH, onnx.AttributeProto.GRAPHS) for a in node.attribute)
+
+
+def constant_weights(graph) -> list[str]:
+    """Weight inputs of quantizable ops (:data:`WEIGHT_INPUTS`) that are not initializers but computed by nodes
+    from constants only (``Constant`` nodes, or Cast/Transpose/... of initializers): what ORT cannot quantize."""
+    inits = {i.name for i in graph.initializer}
+    fed = {i.name for i in graph.input} - inits
+    const = set(inits)
+    for n in graph.node:  # a valid graph is topologically sorted
+        if (n.domain in ("", "ai.onnx") and n.op_type not in NONDETERMINISTIC_OPS and not _has_subgraph(n)
+                and all(not i or (i in const and i not in fed) for i in n.input)):
+            const.update(o for o in n.output if o)
+    weights: list[str] = []
+    for n in graph.node:
+        for k in WEIGHT_INPUTS.get(n.op_type, ()):
+            name = n.input[k] if k < len(n.input) else ""
+            if name and name in const and name not in inits and name not in weights:
+                weights.append(name)
+    return weights
+
+
+def fold_constant_weights(src: Path, dst: Path) -> str | None:
+    """Write ``src`` to ``dst`` with its :func:`constant_weights` as initializers (computed with ONNX's reference
+    evaluator from the nodes that make them; those nodes, and any left unused, are removed). Returns what was
+    done, or None (and writes nothing) when every weight already is an initializer."""
+    import onnx
+    from onnx import helper, numpy_helper
+    from onnx.reference import ReferenceEvaluator
+
+    if not constant_weights(onnx.load(str(src), load_external_data=False).graph):
+        return None
+    model = onnx.load(str(src))
+    graph = model.graph
+    weights = constant_weights(graph)
+    producer = {o: n for n in graph.node for o in n.output if o}
+    # every output of the nodes that make a weight is folded (a node must not be left producing an initializer)
+    made = {id(producer[w]): producer[w] for w in weights}
+    targets = [o for n in made.values() for o in n.output if o]
+    needed, stack, seen = [], [producer[t] for t in targets], set()
+    while stack:
+        n = stack.pop()
+        if id(n) in seen:
+            continue
+        seen.add(id(n))
+        needed.append(n)
+        stack.extend(producer[i] for i in n.input if i in producer)
+    order = {id(n): k for k, n in enumerate(graph.node)}
+    needed.sort(key=lambda n: order[id(n)])
+    used = {i for n in needed for i in n.input}
+    sub = helper.make_graph(needed, "constant_weights", [], [helper.make_empty_tensor_value_info(t) for t in targets],
+                            initializer=[i for i in graph.initializer if i.name in used])
+    evaluator = ReferenceEvaluator(helper.make_model(sub, opset_imports=model.opset_import, ir_version=model.ir_version))
+    values = evaluator.run(targets, {})
+    graph.initializer.extend(numpy_helper.from_array(np.asarray(v), t) for t, v in zip(targets, values))
+    kept = [n for n in graph.node if id(n) not in made]
+    removed = len(graph.node) - len(kept)
+    kept, unused = _live_nodes(graph, kept)
+    del graph.node[:]
+    graph.node.extend(kept)
+    ops = sorted({n.op_type for n in made.values()})
+    onnx.save(model, str(dst))
+    return (f"{len(weights)} weights computed by {', '.join(ops)} nodes folded into initializers "
+            f"({removed + unused} nodes removed)")
+
+
+def _live_nodes(graph, nodes: list) -> tuple[list, int]:
+    """``nodes`` less those whose outputs nothing reads (graph outputs, other nodes, subgraphs); and how many."""
+    def reads(node) -> set[str]:
+        import onnx
+
+        names = set(node.input)
+        for a in node.attribute:
+            for g in ([a.g] if a.type == onnx.AttributeProto.GRAPH else list(a.graphs)):
+                for inner in g.node:
+                    names |= reads(inner)
+        return names
+
+    live = {o.name for o in graph.output}
+    keep = []
+    for n in reversed(nodes):
+        if any(o in live for o in n.output if o):
+            keep.append(n)
+            live |= reads(n)
+    keep.reverse()
+    return keep, len(nodes) - len(keep)
+
+
+# DequantizeLinear takes a per-channel ``axis`` from opset 13; ORT's QDQ quantizer writes one into an older graph
+# anyway (Paddle2ONNX exports opset 12), which then fails to load ("Unrecognized attribute: axis")
+QDQ_PER_CHANNEL_OPSET = 13
+
+
+def _upgrade_opset(path: Path, opset: int) -> str | None:
+    """Convert the file at ``path`` in place to ``opset`` when its default-domain opset is older; what was done."""
+    import onnx
+    from onnx import version_converter
+
+    model = onnx.load(str(path))
+    old = next((o.version for o in model.opset_import if o.domain in ("", "ai.onnx")), opset)
+    if old >= opset:
+        return None
+    onnx.save(version_converter.convert_version(model, opset), str(path))
+    return f"converted from opset {old} to {opset} (per-channel QDQ needs DequantizeLinear's axis)"
+
+
 INT8_COMPUTE_OPS = ("QLinearConv", "QLinearMatMul", "QGemm", "ConvInteger", "MatMulInteger", "QAttention",
                     "DynamicQuantizeLSTM")
 COMPUTE_OPS = ("Conv", "ConvTranspose", "MatMul", "Gemm", "LSTM", "GRU", "Attention")
@@ -111,7 +235,7 @@ def _op_types(path: Path) -> set[str]:
     """Op types of a model file, subgraphs (If/Loop bodies: where torchvision's NMS sits) included."""
     import onnx
 
-    def walk(graph) -> set[str]:  # noqa: ANN001
+    def walk(graph) -> set[str]:
         ops = set()
         for n in graph.node:
             ops.add(n.op_type)
@@ -160,7 +284,15 @@ def quantize_onnx(artifact: Artifact, options: QuantizeOptions, calibration: Cal
     params: dict[str, object] = {"backend": "onnxruntime", "method": options.method}
     with tempfile.TemporaryDirectory(prefix="dlc-q-", dir=out_path.parent) as tmp:
         pre = Path(tmp) / "pre.onnx"
-        params["preprocess"] = preprocess(src, pre) if options.method != "fp16" else "none"
+        try:
+            folded = fold_constant_weights(src, Path(tmp) / "folded.onnx") if options.method != "fp16" else None
+        except Exception as e:  # noqa: BLE001 - ORT's quantizer then names the weight it cannot read
+            folded = None
+            params["constant_weights"] = f"not folded: {describe_failure(e, 160)}"
+        if folded:
+            params["constant_weights"] = folded
+        source = Path(tmp) / "folded.onnx" if folded else src
+        params["preprocess"] = preprocess(source, pre) if options.method != "fp16" else "none"
         try:
             with silenced("", "onnxruntime"):
                 if options.method == "static":
@@ -172,6 +304,10 @@ def quantize_onnx(artifact: Artifact, options: QuantizeOptions, calibration: Cal
                     formats = [options.quant_format] + (["qdq"] if options.quant_format == "qoperator" else [])
                     for fmt in formats:
                         act = QuantType.QUInt8 if fmt == "qoperator" else QuantType.QInt8
+                        if fmt == "qdq" and options.per_channel:
+                            upgraded = _upgrade_opset(pre, QDQ_PER_CHANNEL_OPSET)
+                            if upgraded:
+                                params["opset"] = upgraded
                         quantize_static(
                             str(pre), str(out_path), _reader(feeds),
                             quant_format=QuantFormat.QOperator if fmt == "qoperator" else QuantFormat.QDQ,

@@ -3,7 +3,7 @@
 A stage that changes a model's architecture (pruning removes channels, depthwise replacement swaps
 convolutions) records a *structure edit* in its lineage record (``effect["structure"]``): plain JSON that
 :func:`apply_structure` replays on a freshly built zoo model, so a checkpoint of the edited model loads with
-``--model NAME --weights edited.pt`` (see :func:`save_checkpoint` and ``toolkit/models.py``).
+``--model NAME --weights edited.pt`` (see :func:`save_checkpoint` and ``toolkit/loaders/zoo_entry.py``).
 """
 
 from __future__ import annotations
