@@ -153,3 +153,83 @@ def fidelity_value(row: RealRow, name: str) -> float | None:
         if key == name:
             return float(value)
     return None
+
+
+def lee_documents(word: str) -> list[list[str]]:
+    """The Lee background corpus (300 news documents, gensim's test data; read without importing gensim), each as
+    its words that fully match the regular expression ``word`` (the characters a recogniser knows)."""
+    import re
+
+    spec = importlib.util.find_spec("gensim")
+    if spec is None or not spec.submodule_search_locations:
+        raise FileNotFoundError("the Lee corpus ships in gensim's wheel: pip install --no-deps gensim==4.4.0")
+    path = Path(spec.submodule_search_locations[0]) / "test" / "test_data" / "lee_background.cor"
+    pattern = re.compile(word)
+    docs = []
+    for line in path.read_text(encoding="latin-1").splitlines():
+        words = [w for w in line.split() if pattern.fullmatch(w)]
+        if words:
+            docs.append(words)
+    return docs
+
+
+def runner(path: Path, runtime: str) -> Any:
+    """A function x [N, ...] -> the first output, running the artifact at ``path`` (ONNX Runtime, OpenVINO at
+    f32, or LiteRT) one item at a time."""
+    import numpy as np
+
+    if runtime == "openvino":
+        import openvino as ov
+
+        compiled = ov.Core().compile_model(str(path), "CPU", {"INFERENCE_PRECISION_HINT": "f32"})
+
+        def one(x: np.ndarray) -> np.ndarray:
+            return np.asarray(compiled([x])[compiled.outputs[0]])
+    elif runtime == "litert":
+        from ai_edge_litert.interpreter import Interpreter
+
+        interp = Interpreter(model_path=str(path))
+        interp.allocate_tensors()
+        inp, outp = interp.get_input_details()[0], interp.get_output_details()[0]
+
+        def one(x: np.ndarray) -> np.ndarray:
+            interp.set_tensor(inp["index"], x)
+            interp.invoke()
+            return interp.get_tensor(outp["index"]).copy()
+    else:
+        import onnxruntime as ort
+
+        session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+        name = session.get_inputs()[0].name
+
+        def one(x: np.ndarray) -> np.ndarray:
+            return session.run(None, {name: x})[0]
+
+    return lambda xs: np.concatenate([one(xs[i:i + 1]) for i in range(len(xs))])
+
+
+def ctc_decode(scores: Any, chars: Any) -> list[str]:
+    """Greedy CTC over scores [N, T, classes]: best class per step, repeats merged, blanks (class 0) dropped;
+    ``chars[i]`` is class i's text."""
+    import numpy as np
+
+    out = []
+    for best in scores.argmax(-1):
+        keep = np.r_[True, best[1:] != best[:-1]] & (best != 0)
+        out.append("".join(chars[i] for i in best[keep]))
+    return out
+
+
+def edit_distance(a: Any, b: Any) -> int:
+    """Levenshtein distance of two sequences (characters of a string, or words of a list)."""
+    row = list(range(len(b) + 1))
+    for i, ca in enumerate(a, 1):
+        prev, row[0] = row[0], i
+        for j, cb in enumerate(b, 1):
+            prev, row[j] = row[j], min(row[j] + 1, row[j - 1] + 1, prev + (ca != cb))
+    return row[-1]
+
+
+def cer(predicted: list[str], truth: list[str]) -> float:
+    """Character error rate: edit distance over the number of true characters."""
+    return sum(edit_distance(p, t) for p, t in zip(predicted, truth)) / sum(len(t) for t in truth)

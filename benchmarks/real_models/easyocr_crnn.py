@@ -14,7 +14,6 @@ decoding (class 0 blank) against the rendered text, CER (lower is better) as the
 
 from __future__ import annotations
 
-import importlib.util
 import random
 import re
 from pathlib import Path
@@ -22,7 +21,15 @@ from typing import Any
 
 import numpy as np
 
-from benchmarks.real_models.common import RealRow, rows_from_report
+from benchmarks.real_models.common import (
+    RealRow,
+    cer,
+    ctc_decode,
+    edit_distance,
+    lee_documents,
+    rows_from_report,
+    runner,
+)
 from benchmarks.real_models.easyocr_crnn_model import CHARACTERS, HEIGHT
 
 NAME = "easyocr_crnn"
@@ -53,21 +60,6 @@ WORD = re.compile(r"[A-Za-z0-9.,:;'()%$&!?\"-]+")
 
 # ---------------------------------------------------------------------------------------------------------
 # the real text and the rendered lines
-
-
-def documents() -> list[list[str]]:
-    """The Lee background corpus (300 news documents, gensim's test data; read without importing gensim) as words
-    made only of characters the recogniser knows."""
-    spec = importlib.util.find_spec("gensim")
-    if spec is None or not spec.submodule_search_locations:
-        raise FileNotFoundError("the Lee corpus ships in gensim's wheel: pip install --no-deps gensim==4.4.0")
-    path = Path(spec.submodule_search_locations[0]) / "test" / "test_data" / "lee_background.cor"
-    docs = []
-    for line in path.read_text(encoding="latin-1").splitlines():
-        words = [w for w in line.split() if WORD.fullmatch(w)]
-        if words:
-            docs.append(words)
-    return docs
 
 
 def _phrase(docs: list[list[str]], rng: random.Random, max_chars: int) -> str:
@@ -124,61 +116,6 @@ def text_lines(docs: list[list[str]], n: int, seed: int) -> tuple[np.ndarray, li
 
 # ---------------------------------------------------------------------------------------------------------
 # running an artifact and scoring it
-
-
-def runner(path: Path, runtime: str) -> Any:
-    """A function x [N, 1, 64, WIDTH] -> scores [N, T, 97], running the artifact at ``path`` one line at a time."""
-    if runtime == "openvino":
-        import openvino as ov
-
-        compiled = ov.Core().compile_model(str(path), "CPU", {"INFERENCE_PRECISION_HINT": "f32"})
-
-        def one(x: np.ndarray) -> np.ndarray:
-            return np.asarray(compiled([x])[compiled.outputs[0]])
-    elif runtime == "litert":
-        from ai_edge_litert.interpreter import Interpreter
-
-        interp = Interpreter(model_path=str(path))
-        interp.allocate_tensors()
-        inp, outp = interp.get_input_details()[0], interp.get_output_details()[0]
-
-        def one(x: np.ndarray) -> np.ndarray:
-            interp.set_tensor(inp["index"], x)
-            interp.invoke()
-            return interp.get_tensor(outp["index"]).copy()
-    else:
-        import onnxruntime as ort
-
-        session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
-        name = session.get_inputs()[0].name
-
-        def one(x: np.ndarray) -> np.ndarray:
-            return session.run(None, {name: x})[0]
-
-    return lambda xs: np.concatenate([one(xs[i:i + 1]) for i in range(len(xs))])
-
-
-def ctc_decode(scores: np.ndarray) -> list[str]:
-    """Greedy CTC: best class per step, repeats merged, blanks (class 0) dropped."""
-    out = []
-    for best in scores.argmax(-1):
-        keep = np.r_[True, best[1:] != best[:-1]] & (best != 0)
-        out.append("".join(CHARS[i] for i in best[keep]))
-    return out
-
-
-def edit_distance(a: Any, b: Any) -> int:
-    """Levenshtein distance of two sequences (characters of a string, or words of a list)."""
-    row = list(range(len(b) + 1))
-    for i, ca in enumerate(a, 1):
-        prev, row[0] = row[0], i
-        for j, cb in enumerate(b, 1):
-            prev, row[j] = row[j], min(row[j] + 1, row[j - 1] + 1, prev + (ca != cb))
-    return row[-1]
-
-
-def cer(predicted: list[str], truth: list[str]) -> float:
-    return sum(edit_distance(p, t) for p, t in zip(predicted, truth)) / sum(len(t) for t in truth)
 
 
 def word_accuracy(predicted: list[str], truth: list[str]) -> float:
@@ -252,7 +189,7 @@ def _version(name: str) -> str:
 
 def measure(work: Path, quick: bool = False) -> list[RealRow]:
     work.mkdir(parents=True, exist_ok=True)
-    docs = documents()
+    docs = lee_documents(WORD.pattern)
     half = len(docs) // 2
     n_calib, n_test = (48, 60) if quick else (200, 300)
     # dlcompress splits the file: 3/4 calibrate, 1/4 is its held-out fidelity set
@@ -264,7 +201,7 @@ def measure(work: Path, quick: bool = False) -> list[RealRow]:
 
     def decode(path: Path, runtime: str) -> list[str]:
         if path not in decoded:
-            decoded[path] = ctc_decode(runner(path, runtime)(test_x))
+            decoded[path] = ctc_decode(runner(path, runtime)(test_x), CHARS)
         return decoded[path]
 
     rows: list[RealRow] = []

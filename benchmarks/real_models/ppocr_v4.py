@@ -21,13 +21,19 @@ from __future__ import annotations
 
 import importlib.util
 import random
-import re
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from benchmarks.real_models.common import RealRow, rows_from_report
+from benchmarks.real_models.common import (
+    RealRow,
+    cer,
+    ctc_decode,
+    lee_documents,
+    rows_from_report,
+    runner,
+)
 
 NAME = "ppocr_v4"
 TITLE = "PP-OCRv4 text detection (DBNet, 4.7 MB) and recognition (SVTR-LCNet CTC, 6625 classes, 10.9 MB), ONNX"
@@ -75,20 +81,6 @@ def characters(path: Path) -> list[str]:
 
     meta = {p.key: p.value for p in onnx.load(str(path), load_external_data=False).metadata_props}
     return ["", *meta["character"].splitlines(), " "]
-
-
-def documents() -> list[list[str]]:
-    """The Lee background corpus (300 news documents, gensim's test data; read without importing gensim) as words."""
-    spec = importlib.util.find_spec("gensim")
-    if spec is None or not spec.submodule_search_locations:
-        raise FileNotFoundError("the Lee corpus ships in gensim's wheel: pip install --no-deps gensim==4.4.0")
-    path = Path(spec.submodule_search_locations[0]) / "test" / "test_data" / "lee_background.cor"
-    docs = []
-    for line in path.read_text(encoding="latin-1").splitlines():
-        words = [w for w in line.split() if re.fullmatch(r"[A-Za-z0-9.,:;'()%$&!?-]+", w)]
-        if words:
-            docs.append(words)
-    return docs
 
 
 def _phrases(docs: list[list[str]], rng: random.Random, n: int, max_chars: int) -> list[str]:
@@ -202,66 +194,12 @@ def pages(docs: list[list[str]], n: int, seed: int) -> tuple[np.ndarray, np.ndar
 # running an artifact and scoring it
 
 
-def runner(path: Path, runtime: str) -> Any:
-    """A function x [N, ...] -> the first output, running the artifact at ``path`` one item at a time."""
-    if runtime == "openvino":
-        import openvino as ov
-
-        compiled = ov.Core().compile_model(str(path), "CPU", {"INFERENCE_PRECISION_HINT": "f32"})
-
-        def one(x: np.ndarray) -> np.ndarray:
-            return np.asarray(compiled([x])[compiled.outputs[0]])
-    elif runtime == "litert":
-        from ai_edge_litert.interpreter import Interpreter
-
-        interp = Interpreter(model_path=str(path))
-        interp.allocate_tensors()
-        inp, outp = interp.get_input_details()[0], interp.get_output_details()[0]
-
-        def one(x: np.ndarray) -> np.ndarray:
-            interp.set_tensor(inp["index"], x)
-            interp.invoke()
-            return interp.get_tensor(outp["index"]).copy()
-    else:
-        import onnxruntime as ort
-
-        session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
-        name = session.get_inputs()[0].name
-
-        def one(x: np.ndarray) -> np.ndarray:
-            return session.run(None, {name: x})[0]
-
-    return lambda xs: np.concatenate([one(xs[i:i + 1]) for i in range(len(xs))])
-
-
 def _key(path: Path, runtime: str) -> tuple[str, str]:
     """The same file on the same runtime gives the same outputs (each run's fp32 copy is one file)."""
     import hashlib
 
     data = path.read_bytes() + (path.with_suffix(".bin").read_bytes() if path.suffix == ".xml" else b"")
     return runtime, hashlib.sha1(data).hexdigest()
-
-
-def ctc_decode(probs: np.ndarray, chars: list[str]) -> list[str]:
-    """Greedy CTC: best class per step, repeats merged, blanks (class 0) dropped."""
-    out = []
-    for best in probs.argmax(-1):
-        keep = np.r_[True, best[1:] != best[:-1]] & (best != 0)
-        out.append("".join(chars[i] for i in best[keep]))
-    return out
-
-
-def edit_distance(a: str, b: str) -> int:
-    row = list(range(len(b) + 1))
-    for i, ca in enumerate(a, 1):
-        prev, row[0] = row[0], i
-        for j, cb in enumerate(b, 1):
-            prev, row[j] = row[j], min(row[j] + 1, row[j - 1] + 1, prev + (ca != cb))
-    return row[-1]
-
-
-def cer(predicted: list[str], truth: list[str]) -> float:
-    return sum(edit_distance(p, t) for p, t in zip(predicted, truth)) / sum(len(t) for t in truth)
 
 
 def line_boxes(prob: np.ndarray) -> np.ndarray:
@@ -342,7 +280,7 @@ def _rows(runs: list[tuple[str, str, Any, str]], title: str, metric: str, data: 
 
 def measure(work: Path, quick: bool = False) -> list[RealRow]:
     work.mkdir(parents=True, exist_ok=True)
-    docs = documents()
+    docs = lee_documents(r"[A-Za-z0-9.,:;'()%$&!?-]+")
     half = len(docs) // 2
     rows: list[RealRow] = []
 
