@@ -197,9 +197,15 @@ def runner(path: Path, runtime: str) -> Any:
             interp.invoke()
             return interp.get_tensor(outp["index"]).copy()
     else:
+        import onnx
         import onnxruntime as ort
 
-        session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+        from dlcompress.toolkit.runtimes.onnxruntime_runtime import session_options
+
+        # an fp16 file opens with the options dlcompress times it with (ORT_ENABLE_ALL segfaults on some)
+        graph = onnx.load(str(path), load_external_data=False).graph
+        float16 = any(t.data_type == onnx.TensorProto.FLOAT16 for t in graph.initializer)
+        session = ort.InferenceSession(str(path), session_options(0, float16=float16), providers=["CPUExecutionProvider"])
         name = session.get_inputs()[0].name
 
         def one(x: np.ndarray) -> np.ndarray:

@@ -14,8 +14,9 @@ INT8_COMPUTE_OPS = ("QLinearConv", "QLinearMatMul", "MatMulInteger", "ConvIntege
                     "MatMulIntegerToFloat", "QAttention", "DynamicQuantizeLinear")
 
 
-def onnx_op_census(path: Path, threads: int = 1, optimized: bool = True) -> dict[str, int]:
-    """Op types (with domain prefix for non-default domains) of the graph ORT really executes."""
+def onnx_op_census(path: Path, threads: int = 1, optimized: bool = True, float16: bool = False) -> dict[str, int]:
+    """Op types (with domain prefix for non-default domains) of the graph ORT really executes (optimized with the
+    timed session's options: an fp16 graph at the extended level)."""
     import onnx
 
     if not optimized:
@@ -23,13 +24,11 @@ def onnx_op_census(path: Path, threads: int = 1, optimized: bool = True) -> dict
         return dict(Counter(_op_name(n) for n in model.graph.node))
     import onnxruntime as ort
 
+    from dlcompress.toolkit.runtimes.onnxruntime_runtime import session_options
+
     with tempfile.TemporaryDirectory(prefix="dlc-census-") as tmp:
         opt = Path(tmp) / "optimized.onnx"
-        so = ort.SessionOptions()
-        so.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
-        so.optimized_model_filepath = str(opt)
-        so.intra_op_num_threads = 1
-        so.log_severity_level = 3
+        so = session_options(threads, opt, float16=float16)
         so.add_session_config_entry("session.save_model_format", "ONNX")
         ort.InferenceSession(str(path), so, providers=["CPUExecutionProvider"])
         model = onnx.load(str(opt), load_external_data=False)
@@ -62,6 +61,16 @@ def explain_slow_quantized(
                            f"ONNX Runtime's CPU kernels run fp16 models via {casts} Cast nodes and fp32 math; "
                            "fp16 pays off on GPUs and ARM CPUs, use int8 on x86")
         return [f"{head}: " + r for r in reasons] or [head]
+    if quant_params.get("op") == "MatMulNBits":  # weight-only: int4/int8 weights, float activations
+        nbits = census.get("MatMulNBits", 0)
+        reasons.append(f"weight-only {quant_params.get('method')}: {nbits} MatMulNBits read 4/8-bit weights "
+                       "(saving weight memory and traffic); it speeds up matmuls that wait on reading their weights "
+                       "(large layers, few tokens per call), less so many tokens per call, where compute dominates; "
+                       f"the {float_left} MatMul between activations (attention) stay fp32")
+        if macs is not None and macs * batch < 50_000_000:
+            reasons.append(f"the model is tiny ({macs / 1e6:.1f} MMACs per item at batch {batch}): its weights fit "
+                           "in cache, so there is no weight traffic to save and the dequantization is extra work")
+        return [f"{head}: {r}" for r in reasons]
     if cpu.is_x86 and not cpu.has_vnni:
         reasons.append("the CPU has no VNNI/AMX int8 dot-product instructions (flags: "
                        f"{', '.join(cpu.flags) or 'none'}), so int8 convolutions run at about fp32 speed")
@@ -87,6 +96,6 @@ def explain_slow_quantized(
 
 def summarize_census(census: dict[str, int]) -> dict[str, int]:
     """The op counts that matter for speed (compute ops in fp32 and int8, Q/DQ, casts, layout changes)."""
-    keys = (*FLOAT_COMPUTE_OPS, *INT8_COMPUTE_OPS, "QLinearAdd", "QuantizeLinear", "DequantizeLinear", "Cast", "Transpose",
+    keys = (*FLOAT_COMPUTE_OPS, *INT8_COMPUTE_OPS, "MatMulNBits", "GatherBlockQuantized", "QLinearAdd", "QuantizeLinear", "DequantizeLinear", "Cast", "Transpose",
             "ReorderInput", "ReorderOutput")
     return {k: census[k] for k in keys if census.get(k)}

@@ -88,8 +88,10 @@ class Report:
     def table(self) -> tuple[list[str], list[list[str]]]:
         """Header and cells shared by the Markdown and terminal renderings."""
         multi = len({r.model for r in self.rows if r.model}) > 1
+        ppl = any("perplexity" in (r.metric or {}) for r in self.rows)  # a language model: next to its accuracy
         header = ["variant", "format", "runtime", "status", "size MB", "p50 ms", "p90 ms", "p99 ms", "items/s",
-                  "speed-up", "peak MB", self.metric_name() or "metric", "Δ metric", "top-1 agree", "cosine", "max |Δ|"]
+                  "speed-up", "peak MB", self.metric_name() or "metric", "Δ metric", *(["perplexity"] if ppl else []),
+                  "top-1 agree", "cosine", "max |Δ|"]
         rows = []
         for r in self.rows:
             lat = r.latency or {}
@@ -102,6 +104,7 @@ class Report:
                 f"{r.speedup_vs_reference:.2f}x" if r.speedup_vs_reference else "",
                 _num((r.peak_memory or {}).get("peak_rss_mb"), 0),
                 _num((r.metric or {}).get("value"), 4), _signed(r.metric_delta),
+                *([_num((r.metric or {}).get("perplexity"), 2)] if ppl else []),
                 _num(fid.get("top1_agreement"), 4), _num(fid.get("cosine"), 5), _sci(fid.get("max_abs_diff")),
             ])
         return header, rows

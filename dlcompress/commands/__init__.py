@@ -11,7 +11,7 @@ from typing import Annotated
 
 import typer
 
-MODULES = ("core", "zoo", "stages", "reports", "edge", "backends", "recipes")
+MODULES = ("core", "zoo", "stages", "reports", "edge", "backends", "recipes", "explain")
 HELP = ("Compress models (int8/fp16 quantization), export them to deployment formats, and prove what was gained "
         "and lost with a side-by-side report. What the libraries print goes to dlcompress.log in the output folder; "
         "add --verbose anywhere on the line to see it on the terminal.")

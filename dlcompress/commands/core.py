@@ -60,7 +60,12 @@ def quantize(
     label_column: LabelColumnOpt = None,
     calib_samples: CalibOpt = 64,
     eval_samples: EvalOpt = 1000,
-    method: Annotated[str, typer.Option(help="static (int8, calibrated), dynamic (int8 weights), fp16, or auto: the model's own default (dynamic for transformers and LSTMs, else static).")] = "auto",
+    method: Annotated[str, typer.Option(help="static (int8, calibrated), dynamic (int8 weights), fp16, int4 or int8-weights (weight-only: MatMul/Gemm weights in 4 or 8 bits, activations float; onnxruntime MatMulNBits, openvino NNCF compress_weights), or auto: the model's own default (dynamic for transformers and LSTMs, else static).")] = "auto",
+    group_size: Annotated[Optional[str], typer.Option("--group-size", help="Weight-only: weights per scale along the input features, a power of two >= 16 (32, 64, 128), or 'channel' (one scale per output channel). Default: 128, or the largest that divides every layer.")] = None,
+    symmetric: Annotated[Optional[bool], typer.Option("--symmetric/--asymmetric", help="Weight-only: scales without (symmetric) or with zero points (asymmetric, the default).")] = None,
+    weight_algorithm: Annotated[str, typer.Option("--weight-algorithm", help="Weight-only: rtn (round to nearest), hqq (onnxruntime), gptq, awq, scale-estimation (openvino; these use calibration data); join with + (awq+scale-estimation).")] = "rtn",
+    ratio: Annotated[Optional[float], typer.Option("--ratio", help="--method int4 on openvino: the share of layers in 4 bits; the rest, the most sensitive, in 8 bits.")] = None,
+    embeddings: Annotated[str, typer.Option("--embeddings", help="Weight-only: the embedding tables and the LM head in int8 (default), int4, or float.")] = "int8",
     calibration: Annotated[str, typer.Option(help="minmax, entropy or percentile.")] = "minmax",
     quant_format: Annotated[str, typer.Option("--quant-format", help="qoperator (fast on x86) or qdq.")] = "qoperator",
     per_channel: Annotated[bool, typer.Option("--per-channel/--no-per-channel", help="Per-channel weight scales.")] = True,
@@ -100,7 +105,9 @@ def quantize(
     request = QuantizeRequest(
         model=model, model_options=model_options(weights, input_shape, mean, std, task, tokenizer),
         data=DataOptions(data, calib_samples, eval_samples, text_column=text_column, label_column=label_column),
-        quantize=QuantizeOptions(method, calibration, quant_format, per_channel, rr, calib_samples, max_drop, advanced),
+        quantize=QuantizeOptions(method, calibration, quant_format, per_channel, rr, calib_samples, max_drop, advanced,
+                                 group_size=_group_size(group_size), symmetric=symmetric, algorithm=weight_algorithm,
+                                 ratio=ratio, embeddings=embeddings),
         bench=BenchOptions(batch=batch, max_seconds=bench_seconds), export=ExportOptions(route=exporter, opset=opset),
         threads=threads, out=out, overwrite=overwrite, backend=backend, inference_precision=inference_precision,
     )
@@ -112,6 +119,18 @@ def quantize(
         result.report.render(out_console())
         out_console().print(f"wrote {result.out_dir}/ (report.json, report.md, lineage.json, "
                             + ", ".join(result.report.artifacts) + ")")
+
+
+def _group_size(text: str | None) -> int | None:
+    """``--group-size``: an integer, or ``channel`` (0: one scale per output channel)."""
+    if text is None:
+        return None
+    if text.strip().lower() in ("channel", "per-channel", "-1"):
+        return 0
+    try:
+        return int(text)
+    except ValueError:
+        raise DLCompressError(f"--group-size must be an integer (32, 64, 128) or 'channel', got {text!r}") from None
 
 
 def train(

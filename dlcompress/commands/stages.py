@@ -59,7 +59,7 @@ Nproc = Annotated[int, typer.Option(min=1, help="Data-parallel processes for dis
 Device = Annotated[str, typer.Option(help="Training device: cpu (gloo) or cuda (nccl).")]
 # pipeline: export and quantization
 Steps = Annotated[str, typer.Option(help="Comma-separated steps: prune, depthwise, distill, export, quantize.")]
-QMethod = Annotated[str, typer.Option("--quant-method", help="static (int8, calibrated), dynamic (int8 weights), fp16.")]
+QMethod = Annotated[str, typer.Option("--quant-method", help="static (int8, calibrated), dynamic (int8 weights), fp16, int4 or int8-weights (weight-only, see dlcompress quantize --method).")]
 Calibration = Annotated[str, typer.Option(help="minmax, entropy or percentile.")]
 QuantFormat = Annotated[str, typer.Option("--quant-format", help="qoperator (fast on x86) or qdq.")]
 CalibSamples = Annotated[int, typer.Option("--calib-samples", min=1, help="Calibration samples from the training split.")]

@@ -251,7 +251,8 @@ def measure_builds(builds: list[Built], prepared: Prepared, request: BenchReques
             if art.path is not None:
                 feed = feeds[key]
                 inputs = [{"name": k, "shape": [1, *a.shape[1:]], "dtype": str(a.dtype)} for k, a in feed.items()]
-                memory[id(art)] = peak_memory(runtimes[key].name, art.path, inputs, dev.options.num_threads)
+                memory[id(art)] = peak_memory(runtimes[key].name, art.path, inputs, dev.options.num_threads,
+                                               artifact_precision=art.precision)
         metric, fid = scored(b)
         rows.append(Row(
             variant=f"{b.backend}/{b.precision}/{dev.name}/b{batch}", format=str(art.format), precision=b.precision,

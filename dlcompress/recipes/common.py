@@ -105,7 +105,11 @@ class Prepared:
         if labels is None or not len(outputs) or self.metric_name is None:
             return None
         value = self.data.metric.score(outputs, labels) if self.data.kind == FEEDS_KIND else top1_accuracy(outputs, labels)
-        return {"name": self.metric_name, "value": round(float(value), 6), "samples": int(len(labels))}
+        result = {"name": self.metric_name, "value": round(float(value), 6), "samples": int(len(labels))}
+        extras = self.data.metric.extras if self.data.kind == FEEDS_KIND else None
+        if extras is not None:  # e.g. a language model's perplexity, next to its next-token accuracy
+            result.update({k: round(float(v), 6) for k, v in extras(outputs, labels).items()})
+        return result
 
     def feeds(self, split: str, n: int | None, batch: int) -> list[dict[str, np.ndarray]]:
         """Model inputs from the train or test split, all at once (see :meth:`stream`)."""
@@ -323,7 +327,9 @@ def measure_variants(
     bench_feed = prepared.feeds("test", bench.batch, bench.batch)[0]
     if len(next(iter(bench_feed.values()))) < bench.batch:
         bench_feed = spec.example_inputs(bench.batch)
-    step(f"timing {len(variants)} variants interleaved (batch {bench.batch}, {runtime_options.num_threads} threads)")
+    shapes = ", ".join(f"{k}{list(a.shape)}" for k, a in bench_feed.items())
+    step(f"timing {len(variants)} variants interleaved (batch {bench.batch}, {runtime_options.num_threads} threads; "
+         f"{shapes})")
     timings = measure(runtimes, {n: bench_feed for n in runtimes}, bench)
     ref_name = variants[0].name
     ref_metric = None
@@ -331,7 +337,7 @@ def measure_variants(
     inputs = [{"name": k, "shape": list(a.shape), "dtype": str(a.dtype)} for k, a in bench_feed.items()]
     probed = [v for v in variants if memory and v.artifact.path is not None]
     found = peak_memories([(runtimes[v.name].name, v.artifact.path, inputs, runtime_options.num_threads,
-                            runtime_options.inference_precision) for v in probed])
+                            runtime_options.inference_precision, v.artifact.precision) for v in probed])
     memories = {v.name: m for v, m in zip(probed, found)}
     for v in variants:
         metric, fid = score_outputs(prepared, outputs[v.name], outputs[ref_name], labels)
@@ -373,7 +379,7 @@ def diagnose(variants: list[Variant], rows: list[Row], prepared: Prepared, bench
     for v, row in zip(variants[1:], rows[1:]):
         if str(v.artifact.format) != "onnx" or v.artifact.precision == "fp32":
             continue
-        census = onnx_op_census(v.artifact.path)  # type: ignore[arg-type]
+        census = onnx_op_census(v.artifact.path, float16=v.artifact.precision == "fp16")  # type: ignore[arg-type]
         row.validation = {**(row.validation or {}), "optimized_ops": summarize_census(census)}
         if (row.speedup_vs_reference or 0) < SLOW_THRESHOLD:
             qparams = next((r.params for r in reversed(v.artifact.lineage) if r.stage == "quantize"), {})

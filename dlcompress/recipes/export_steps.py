@@ -65,10 +65,13 @@ def quantize_step(prepared: Prepared, source: Artifact, q: QuantizeOptions, data
     labelled data for ``--max-drop``, the backend's quantizer; the variant and the calibration sample count."""
     q = resolve_method(q, source.spec, str(source.format))
     calib = None
-    if q.method == "static":
+    if q.needs_calibration:
         calib = prepared.calibration(min(q.samples, data.calib_samples) if data.calib_samples else q.samples)
         step(f"quantizing to {q.precision} with {backend.name} ({q.method}, calibrated on {calib.count} "
              f"{prepared.data.name} samples{'' if q.max_drop is None else f', top-1 drop at most {q.max_drop:g}'})")
+    elif q.weight_only:
+        step(f"quantizing the MatMul/Gemm weights to {q.precision} with {backend.name} (weight-only, {q.algorithm}; "
+             "activations stay float)")
     else:
         step(f"quantizing to {q.precision} ({q.method})")
     if q.max_drop is not None and held_out is None:

@@ -48,6 +48,7 @@ def _choices() -> dict[tuple[str, str], Callable[[], tuple[str, ...]]]:
     return {("QuantizeOptions", "method"): lambda: quantize.METHODS,
             ("QuantizeOptions", "calibration"): lambda: quantize.CALIBRATION_METHODS,
             ("QuantizeOptions", "quant_format"): lambda: quantize.QUANT_FORMATS,
+            ("QuantizeOptions", "embeddings"): lambda: quantize.EMBEDDINGS,
             ("PruneOptions", "method"): lambda: prune.METHODS,
             ("PruneOptions", "importance"): lambda: tuple(prune.IMPORTANCES.names()),
             ("DepthwiseOptions", "init"): lambda: tuple(INITS.names()),

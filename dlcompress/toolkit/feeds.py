@@ -24,26 +24,44 @@ FEEDS_KIND = "feeds"
 
 
 class FeedSource:
-    """Model inputs (one array per input name, items along axis 0) and optional per-item labels."""
+    """Model inputs (one array per input name, items along axis 0) and optional per-item labels.
 
-    def __init__(self, arrays: Mapping[str, np.ndarray], labels: np.ndarray | None = None) -> None:
+    ``constants`` are fed as they are with every batch (a scalar such as a sample rate); ``batch_axes`` names the
+    inputs whose batch dim is not the first (a recurrent state ``[layers, batch, hidden]``): their items are kept
+    along axis 0 here and moved to that axis in each batch.
+    """
+
+    def __init__(self, arrays: Mapping[str, np.ndarray], labels: np.ndarray | None = None,
+                 constants: Mapping[str, np.ndarray] | None = None, batch_axes: Mapping[str, int] | None = None) -> None:
         lengths = {len(a) for a in arrays.values()}
         if len(lengths) != 1 or (labels is not None and len(labels) not in lengths):
             raise ValueError(f"feed arrays and labels differ in length: {sorted(lengths)}")
         self.arrays = dict(arrays)
         self.labels = labels
+        self.constants = dict(constants or {})
+        self.batch_axes = {k: v for k, v in (batch_axes or {}).items() if v}
 
     def __len__(self) -> int:
         return len(next(iter(self.arrays.values())))
 
     def batch(self, indices: Sequence[int] | np.ndarray | range) -> dict[str, np.ndarray]:
         idx = np.asarray(indices, dtype=np.int64)
-        return {k: np.ascontiguousarray(a[idx]) for k, a in self.arrays.items()}
+        fed = {k: np.ascontiguousarray(np.moveaxis(a[idx], 0, self.batch_axes[k]) if k in self.batch_axes else a[idx])
+               for k, a in self.arrays.items()}
+        return {**fed, **self.constants}
+
+    def fed_shape(self, name: str) -> tuple[int, ...]:
+        """The shape ``name`` is fed with when every item is in one batch."""
+        if name in self.constants:
+            return tuple(self.constants[name].shape)
+        shape = list(self.arrays[name].shape)
+        axis = self.batch_axes.get(name, 0)
+        return tuple(shape[1:axis + 1] + shape[:1] + shape[axis + 1:])
 
     def subset(self, indices: Sequence[int] | np.ndarray) -> FeedSource:
         idx = np.asarray(indices, dtype=np.int64)
         labels = None if self.labels is None else self.labels[idx]
-        return FeedSource({k: a[idx] for k, a in self.arrays.items()}, labels)
+        return FeedSource({k: a[idx] for k, a in self.arrays.items()}, labels, self.constants, self.batch_axes)
 
     def shuffled(self, seed: int = 0) -> FeedSource:
         """The items in a seeded random order, so that ``head(n)`` is a representative sample."""
@@ -63,6 +81,8 @@ class FeedMetric:
 
     name: str
     score: Callable[[np.ndarray, np.ndarray], float]
+    extras: Callable[[np.ndarray, np.ndarray], dict[str, float]] | None = None
+    """More measures reported next to the metric (a language model's ``perplexity``), same arguments."""
 
 
 def class_accuracy(name: str, axis: int) -> FeedMetric:
@@ -74,6 +94,20 @@ def class_accuracy(name: str, axis: int) -> FeedMetric:
         return float(np.mean(pred[keep] == labels[keep])) if keep.any() else float("nan")
 
     return FeedMetric(name, score)
+
+
+def perplexity(logits: np.ndarray, labels: np.ndarray) -> dict[str, float]:
+    """``exp`` of the mean next-token cross-entropy of ``logits`` ``[..., vocab]`` against ``labels`` ``[...]``
+    (labels < 0 ignored), in float64 with a stable log-softmax; and that mean cross-entropy in nats."""
+    flat, target = logits.reshape(-1, logits.shape[-1]), labels.reshape(-1)
+    keep = target >= 0
+    if not keep.any():
+        return {}
+    x = flat[keep].astype(np.float64)
+    x -= x.max(axis=1, keepdims=True)
+    log_z = np.log(np.exp(x).sum(axis=1))
+    nll = float(np.mean(log_z - x[np.arange(len(x)), target[keep]]))
+    return {"perplexity": float(np.exp(nll)), "cross_entropy": nll}
 
 
 NOT_CLASS_SCORES = ("sentence-embedding", "feature-extraction", "metric-embedding")
@@ -174,13 +208,14 @@ def check_fits(spec: Any, splits: FeedSplits, hint: str | None = None) -> None:
     problems = []
     for split in (splits.train, splits.test):
         for t in spec.inputs:
-            a = split.arrays.get(t.name)
+            a = split.arrays.get(t.name, split.constants.get(t.name))
             if a is None:
                 problems.append(f"no input {t.name!r}")
                 continue
-            shape = a.shape
+            shape = split.fed_shape(t.name)
+            batch_axis = split.batch_axes.get(t.name, 0) if t.name in split.arrays else None
             fixed_ok = len(shape) == len(t.shape) and all(
-                isinstance(d, str) or d == s for d, s in zip(t.shape[1:], shape[1:]))
+                isinstance(d, str) or d == s for k, (d, s) in enumerate(zip(t.shape, shape)) if k != batch_axis)
             if not fixed_ok or str(a.dtype) != t.dtype:
                 problems.append(f"{t.name} is {list(shape)}:{a.dtype}, the model takes {t.describe()}")
     if problems:

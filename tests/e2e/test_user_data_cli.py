@@ -175,3 +175,71 @@ def test_a_text_file_for_an_image_model(cli, sentences_txt, tmp_path):
     out = tmp_path / "o"
     assert_one_line_error(cli("quantize", "--model", "small_cnn", "--data", sentences_txt, "--out", out), out,
                           "sentences.txt is text but small_cnn takes images", "folder of images")
+
+
+def _stateful_onnx(path):
+    """A recurrent-style step as silero-vad's: ``x[batch, 16]``, ``state[2, batch, 8]`` (batch on axis 1) and a
+    scalar ``sr`` (int64) -> ``out[batch, 4]``, ``stateN[2, batch, 8]``."""
+    import onnx
+    from onnx import TensorProto, helper, numpy_helper
+
+    rng = np.random.default_rng(0)
+    w = numpy_helper.from_array(rng.normal(size=(16, 8)).astype(np.float32), "w")
+    head = numpy_helper.from_array(rng.normal(size=(8, 4)).astype(np.float32), "head")
+    nodes = [
+        helper.make_node("MatMul", ["x", "w"], ["h"]),
+        helper.make_node("Cast", ["sr"], ["srf"], to=TensorProto.FLOAT),
+        helper.make_node("Div", ["h", "srf"], ["hs"]),
+        helper.make_node("Add", ["state", "hs"], ["sum"]),  # [2, batch, 8] + [batch, 8]
+        helper.make_node("Tanh", ["sum"], ["stateN"]),
+        helper.make_node("ReduceMean", ["stateN"], ["pooled"], axes=[0], keepdims=0),
+        helper.make_node("MatMul", ["pooled", "head"], ["out"]),
+    ]
+    graph = helper.make_graph(
+        nodes, "step",
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["batch", 16]),
+         helper.make_tensor_value_info("state", TensorProto.FLOAT, [2, "batch", 8]),
+         helper.make_tensor_value_info("sr", TensorProto.INT64, [])],
+        [helper.make_tensor_value_info("out", TensorProto.FLOAT, ["batch", 4]),
+         helper.make_tensor_value_info("stateN", TensorProto.FLOAT, [2, "batch", 8])], [w, head])
+    onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)]), str(path))
+    return path
+
+
+def test_npz_with_a_scalar_input_and_a_state_batched_on_axis_1(cli, tmp_path):
+    """The state's array comes in the model's own layout ([2, items, 8]) and the scalar is fed with every batch;
+    the quantized model is measured on them (fidelity of its first output)."""
+    import onnxruntime as ort
+
+    model = _stateful_onnx(tmp_path / "step.onnx")
+    rng = np.random.default_rng(1)
+    x, state = rng.normal(size=(40, 16)).astype(np.float32), rng.normal(size=(2, 40, 8)).astype(np.float32)
+    np.savez(tmp_path / "steps.npz", x=x, state=state, sr=np.array(4, np.int32))
+    out = tmp_path / "q"
+    r = cli("quantize", "--model", model, "--data", tmp_path / "steps.npz", "--backend", "onnxruntime", *QUICK,
+            "--out", out, "--json")
+    assert r.code == 0, r.err
+    rep = json.loads((out / "report.json").read_text())
+    assert "fed as they are: sr[]:int64" in rep["data"]["provenance"] and "batch axis state: 1" in rep["data"]["provenance"]
+    int8 = rep["rows"][-1]
+    assert int8["fidelity"]["cosine"] > 0.95, int8["fidelity"]
+    # the delivered model still takes the state batch-second and the scalar
+    session = ort.InferenceSession(str(next(out.glob("*.int8.onnx"))), providers=["CPUExecutionProvider"])
+    outs = session.run(None, {"x": x[:3], "state": state[:, :3], "sr": np.array(4, np.int64)})
+    assert outs[0].shape == (3, 4) and outs[1].shape == (2, 3, 8)
+
+
+def test_npz_bad_scalar_and_state_arrays(cli, tmp_path):
+    model = _stateful_onnx(tmp_path / "step.onnx")
+    x, state = np.zeros((6, 16), np.float32), np.zeros((2, 6, 8), np.float32)
+    cases = {
+        "per-item sr": (dict(x=x, state=state, sr=np.full(6, 4, np.int64)),
+                        ["sr in step is a scalar input (sr[]:int64)", "sr[6]:int64", "store sr as a 0-d array"]),
+        "state of 5 items": (dict(x=x, state=state[:, :5], sr=np.array(4)),
+                             ["differ in length along the batch axis", "state[2, 5, 8]:float32"]),
+    }
+    for name, (arrays, fragments) in cases.items():
+        np.savez(tmp_path / "bad.npz", **arrays)
+        out = tmp_path / "q"
+        assert_one_line_error(cli("quantize", "--model", model, "--data", tmp_path / "bad.npz", "--out", out), out,
+                              *fragments)

@@ -133,8 +133,11 @@ def test_accuracy_controlled_mode(trained, tmp_path):
     assert rec.effect["within_max_drop"] and rec.effect["held_out_drop"] <= 0.01
     assert count(q.path, "FakeQuantize") > 0
     assert top1(ir, evaluation, labels) - top1(q, evaluation, labels) <= 0.02
-    with pytest.raises(UnsupportedError, match="labelled held-out"):
+    with pytest.raises(UnsupportedError, match="needs held-out data"):
         quantize(ir, QuantizeOptions(max_drop=0.01), calib, tmp_path / "x.xml")
+    unlabelled = HeldOut(feeds=held.feeds, labels=[])
+    with pytest.raises(UnsupportedError, match="needs labelled data.*--backend onnxruntime"):
+        quantize(ir, QuantizeOptions(max_drop=0.01), calib, tmp_path / "y.xml", held_out=unlabelled)
 
 
 def test_ignored_scope(trained, tmp_path):
@@ -230,3 +233,22 @@ def test_fused_attention_makes_nncf_treat_the_model_as_a_transformer(ov):
     assert any(op.get_type_name() == "ScaledDotProductAttention" for op in attention.get_ordered_ops())
     assert model_type(attention, "auto")[1] == "transformer"
     assert model_type(ov.convert_model(Conv(), example_input=torch.randn(1, 8)), "auto")[1] == "cnn"
+
+
+def test_recurrent_models_get_the_mixed_preset_by_default(ov, tmp_path):
+    """NNCF's default (performance: symmetric activations) broke EasyOCR's BiLSTM CRNN (CER 0.0045 -> 1.02;
+    mixed: 0.0055): an IR with LSTMSequence is quantized with the mixed preset unless --preset says otherwise."""
+    from dlcompress.toolkit.stages.quantize_openvino import OpenVinoQuantizeOptions
+
+    art = load_model("ctc_asr_tiny", ModelOptions())
+    ir = export(art, tmp_path / "ctc.xml")
+    assert count(ir.path, "LSTMSequence") > 0
+    calib = [art.spec.example_inputs(4, seed=s) for s in range(4)]
+    auto = quantize(ir, QuantizeOptions(samples=16), calib, tmp_path / "auto.xml").lineage[-1].params
+    assert auto["preset"] == "mixed (auto: LSTMSequence)" and "asymmetric" in auto["activations"], auto
+    opts = QuantizeOptions(samples=16, advanced=OpenVinoQuantizeOptions(preset="performance"))
+    chosen = quantize(ir, opts, calib, tmp_path / "perf.xml").lineage[-1].params
+    assert chosen["preset"] == "performance" and "symmetric" in chosen["activations"]
+    plain = quantize(export(load_model("small_cnn", ModelOptions()), tmp_path / "cnn.xml"), QuantizeOptions(samples=8),
+                     [load_model("small_cnn", ModelOptions()).spec.example_inputs(8)], tmp_path / "cnn8.xml")
+    assert plain.lineage[-1].params["preset"] == "performance"

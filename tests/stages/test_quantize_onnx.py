@@ -61,7 +61,7 @@ def test_bad_options_are_user_errors():
     with pytest.raises(UnsupportedError, match="--calibration"):
         QuantizeOptions(calibration="kl")
     with pytest.raises(UnsupportedError, match="--method"):
-        QuantizeOptions(method="int4")
+        QuantizeOptions(method="int3")
 
 
 def _constant_weight_graph(path):

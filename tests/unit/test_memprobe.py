@@ -104,7 +104,7 @@ def test_probes_side_by_side_each_measure_their_own_model(tmp_path):
         return [{"name": "x", "shape": [1, n], "dtype": "float32"}]
 
     small, big = tmp_path / "small.onnx", tmp_path / "big.onnx"
-    probes = [("onnxruntime", small, model(small, 64), 1, None), ("onnxruntime", big, model(big, 4096), 1, None)]
+    probes = [("onnxruntime", small, model(small, 64), 1, None, "fp32"), ("onnxruntime", big, model(big, 4096), 1, None, "fp32")]
     together = peak_memories(probes)
     alone = peak_memory(*probes[1][:4])
     assert together[1]["model_mb"] > 50 > together[0]["model_mb"]  # 64 MB of weights against 16 kB

@@ -34,8 +34,10 @@ def load_onnx_file(path: Path, options: ModelOptions) -> Artifact:
         raise InvalidModelFileError(f"{path} is not a valid ONNX model: {first_line(e, 200) or type(e).__name__}",
                                     "re-export the model") from None
     inits = {i.name for i in model.graph.initializer}
-    inputs = tuple(_tensor_spec(v) for v in model.graph.input if v.name not in inits)
-    outputs = tuple(_tensor_spec(v) for v in model.graph.output)
+    graph_inputs = [v for v in model.graph.input if v.name not in inits]
+    batch_param = _batch_param(graph_inputs)
+    inputs = tuple(_tensor_spec(v, batch_param) for v in graph_inputs)
+    outputs = tuple(_tensor_spec(v, batch_param) for v in model.graph.output)
     if not inputs:
         raise InvalidModelFileError(f"{path} has no inputs")
     if options.input_shape is not None and len(inputs) == 1:
@@ -79,7 +81,8 @@ def load_onnx_file(path: Path, options: ModelOptions) -> Artifact:
     )
     size = sum(p.stat().st_size for p in (path, path.with_name(path.name + ".data")) if p.exists())
     record = StageRecord("load", {"onnx": str(path)}, {"size_bytes": size, "opset": _opset(model)})
-    return Artifact(Format.ONNX, spec, path=path.resolve(), lineage=(record,))
+    float16 = any(t.data_type == onnx.TensorProto.FLOAT16 for t in model.graph.initializer)
+    return Artifact(Format.ONNX, spec, path=path.resolve(), lineage=(record,), precision="fp16" if float16 else "fp32")
 
 
 TOKEN_INPUTS = ("input_ids", "attention_mask", "token_type_ids")
@@ -129,6 +132,8 @@ def _symbolic_sizes(file: str, inputs: tuple[TensorSpec, ...], given: dict[str, 
             raise InputShapeError(f"--input-shape {name}={','.join(map(str, shape))} has {len(shape)} dims; "
                                   f"{file} declares {t.describe()}")
         for d, n in zip(t.shape[1:], shape[1:]):
+            if d == "batch":
+                continue
             if isinstance(d, str):
                 sizes[d] = n
             elif d != n:
@@ -137,7 +142,7 @@ def _symbolic_sizes(file: str, inputs: tuple[TensorSpec, ...], given: dict[str, 
         sizes.setdefault(SEQ, default_seq)
     for t in inputs:
         for d in t.shape[1:]:
-            if isinstance(d, str) and d not in sizes:
+            if isinstance(d, str) and d != "batch" and d not in sizes:
                 example = ",".join(str(x) if isinstance(x, int) else ("1" if i == 0 else "N") for i, x in enumerate(t.shape))
                 raise InputShapeError(f"input {t.describe()} of {file} has a symbolic dim {d!r} with no size",
                                       f"give it with --input-shape {t.name}={example}")
@@ -156,14 +161,27 @@ def _opset(model: Any) -> int | None:
 ONNX_DTYPES = {1: "float32", 10: "float16", 11: "float64", 6: "int32", 7: "int64", 9: "bool", 2: "uint8", 3: "int8", 16: "bfloat16"}
 
 
-def _tensor_spec(value: Any) -> TensorSpec:
+def _batch_param(graph_inputs: list[Any]) -> str | None:
+    """The name the file gives its batch dim: the symbolic first dim of its first input that has one."""
+    for v in graph_inputs:
+        dims = v.type.tensor_type.shape.dim
+        if dims and not (dims[0].HasField("dim_value") and dims[0].dim_value > 0):
+            return dims[0].dim_param or None
+    return None
+
+
+def _tensor_spec(value: Any, batch_param: str | None = None) -> TensorSpec:
+    """A graph input or output as a TensorSpec: a symbolic first dim, or any dim named as the file's batch dim
+    (a recurrent state ``[2, batch, 128]``), is ``batch``."""
     t = value.type.tensor_type
     dims: list[int | str] = []
     for i, d in enumerate(t.shape.dim):
         if d.HasField("dim_value") and d.dim_value > 0:
             dims.append(int(d.dim_value))
+        elif i == 0 or (batch_param and d.dim_param == batch_param):
+            dims.append("batch")
         else:
-            dims.append("batch" if i == 0 else (d.dim_param or f"{value.name}_dim{i}"))
+            dims.append(d.dim_param or f"{value.name}_dim{i}")
     dtype = ONNX_DTYPES.get(t.elem_type, "float32")
     rng = (0.0, 100.0) if dtype.startswith("int") else (0.0, 1.0)
     return TensorSpec(value.name, tuple(dims), dtype, rng)

@@ -2,6 +2,10 @@
 axis 0, and optionally integer class labels under ``labels`` (or the key ``--label-column`` names), which make
 the report give accuracy of the model's first output.
 
+An input whose batch dim is not its first (a recurrent state ``[2, batch, 128]``) takes its array in the model's
+own layout (``[2, items, 128]``); a scalar input (a sample rate), or an input without the batch dim given an
+array of exactly its shape, is fed as it is with every batch.
+
 Arrays are the model's inputs as they are (already preprocessed); a dtype is cast only where no value changes
 meaning: float to the float type the model takes (float64 -> float32), integers to the integer type it takes when
 every value fits (int32 -> int64). A seeded shuffle, then a quarter of the items is held out for evaluation.
@@ -58,6 +62,32 @@ def _describe(arrays: dict[str, np.ndarray]) -> str:
     return ", ".join(f"{k}{list(a.shape)}:{a.dtype}" for k, a in arrays.items())
 
 
+def _batch_dim(spec: Any) -> str | None:
+    """The name of the model's batch dim: the symbolic first dim of its first input that has one."""
+    return next((t.shape[0] for t in spec.inputs if t.shape and isinstance(t.shape[0], str)), None)
+
+
+def _constants_and_batch_axes(spec: Any, arrays: dict[str, np.ndarray]) -> tuple[dict[str, np.ndarray], dict[str, int]]:
+    """Which arrays are fed as they are (a scalar input, or an input without the batch dim whose array has
+    exactly its shape) and which inputs hold the batch dim on another axis than the first (their arrays are in
+    the model's own layout, ``[2, items, 128]`` for a ``[2, batch, 128]`` state)."""
+    batch = _batch_dim(spec)
+    constants: dict[str, np.ndarray] = {}
+    axes: dict[str, int] = {}
+    for t in spec.inputs:
+        a = arrays[t.name]
+        if not t.shape and a.ndim:
+            raise DatasetError(f"{t.name} in {spec.name} is a scalar input ({t.describe()}); the .npz holds "
+                               f"{t.name}{list(a.shape)}:{a.dtype}", f"store {t.name} as a 0-d array (numpy.array(value))")
+        fixed = all(isinstance(d, int) for d in t.shape)
+        if (not t.shape and a.ndim == 0) or (fixed and batch is not None and batch not in t.shape
+                                             and tuple(a.shape) == tuple(t.shape)):
+            constants[t.name] = a
+        elif batch is not None and batch in t.shape[1:] and a.ndim == len(t.shape):
+            axes[t.name] = list(t.shape).index(batch)
+    return constants, axes
+
+
 @feed_file(".npz")
 def load_arrays(path: Path, spec: Any, text_column: str | None = None, label_column: str | None = None,
                 **_: object) -> FeedSplits:
@@ -81,19 +111,34 @@ def load_arrays(path: Path, spec: Any, text_column: str | None = None, label_col
         raise DatasetError(f"{path.name} holds {_describe(arrays) or 'no input arrays'} ({what}) but {spec.name} takes "
                            f"{spec.signature()}",
                            f"name one array after each model input (items along axis 0); class labels go under {key!r}")
-    if any(a.ndim == 0 for a in arrays.values()):
-        raise DatasetError(f"{path.name} holds a scalar ({_describe(arrays)})", "put the items along axis 0")
-    lengths = {len(a) for a in arrays.values()} | ({len(raw_labels)} if raw_labels is not None and raw_labels.ndim else set())
+    given = _describe(arrays)
+    constants, batch_axes = _constants_and_batch_axes(spec, arrays)
+    for name, axis in batch_axes.items():
+        arrays[name] = np.moveaxis(arrays[name], axis, 0)
+    items = {k: a for k, a in arrays.items() if k not in constants}
+    if not items:
+        raise DatasetError(f"{path.name} holds only inputs fed as they are ({given}); nothing varies "
+                           "from item to item", "put the items along the batch axis of at least one input")
+    scalars = [k for k, a in items.items() if a.ndim == 0]
+    if scalars:
+        raise DatasetError(f"{path.name} holds a scalar {', '.join(scalars)} ({given}) for an input that "
+                           f"is not a scalar ({spec.signature()})", "put the items along axis 0")
+    lengths = {len(a) for a in items.values()} | ({len(raw_labels)} if raw_labels is not None and raw_labels.ndim else set())
     if len(lengths) != 1:
-        raise DatasetError(f"the arrays of {path.name} differ in length along axis 0: "
-                           f"{_describe(arrays if raw_labels is None else {**arrays, key: raw_labels})}",
+        along = "along the batch axis" if batch_axes else "along axis 0"
+        labels_given = "" if raw_labels is None else f", {key}{list(raw_labels.shape)}:{raw_labels.dtype}"
+        raise DatasetError(f"the arrays of {path.name} differ in length {along}: {given}{labels_given}",
                            "give every array (and the labels) one entry per item")
     n = lengths.pop()
     if n < MIN_ITEMS:
         raise DatasetError(f"{path.name} has {n} item{'' if n == 1 else 's'}; at least {MIN_ITEMS} are needed for "
                            "calibration and evaluation", "add more items along axis 0")
-    feeds = {t.name: np.ascontiguousarray(cast_safely(arrays[t.name], t.dtype)) for t in spec.inputs}
-    provenance = f"your arrays: {n} items of {path.name} ({_describe(feeds)})"
+    feeds = {t.name: np.ascontiguousarray(cast_safely(items[t.name], t.dtype)) for t in spec.inputs if t.name in items}
+    fixed = {t.name: cast_safely(constants[t.name], t.dtype) for t in spec.inputs if t.name in constants}
+    provenance = f"your arrays: {n} items of {path.name} ({_describe(feeds)}"
+    provenance += f"; fed as they are: {_describe(fixed)})" if fixed else ")"
+    if batch_axes:
+        provenance += "; batch axis " + ", ".join(f"{k}: {v}" for k, v in batch_axes.items())
     metric, labels, classes = None, None, None
     if raw_labels is not None:
         if raw_labels.ndim != 1 or raw_labels.dtype.kind not in "iu":
@@ -106,6 +151,6 @@ def load_arrays(path: Path, spec: Any, text_column: str | None = None, label_col
         classes = int(labels.max()) + 1
         metric = labels_metric(spec, classes, path.name, f"remove {key!r} from the file to measure fidelity only")
         provenance += f"; labels {key!r}: {len(np.unique(labels))} classes"
-    source = FeedSource(feeds, labels)
+    source = FeedSource(feeds, labels, fixed, batch_axes)
     train, test = held_out_split(n, HELD_OUT)
     return FeedSplits(path.name, source.subset(train), source.subset(test), provenance, metric, num_classes=classes)

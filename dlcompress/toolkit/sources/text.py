@@ -6,12 +6,14 @@ whole corpus and cut to the model's vocabulary size (ids: 0 pad, 1 unknown, 2 CL
 Held-out data is the last quarter of every document, so evaluation text is never seen in calibration.
 
 - ``text-topics`` (BERT): passages of whole sentences, labelled with the document they come from (4 classes).
-- ``text-lm`` (GPT): token windows; labels are the next tokens.
+- ``text-lm`` (GPT): token windows; labels are the next tokens (next-token accuracy, and perplexity: exp of the
+  mean next-token cross-entropy over the held-out windows).
 - ``text-pairs`` (Transformer): a window as source, the text that follows it as target (teacher forcing).
 """
 
 from __future__ import annotations
 
+import dataclasses
 import re
 from collections import Counter
 from functools import lru_cache
@@ -26,6 +28,7 @@ from dlcompress.toolkit.feeds import (
     class_accuracy,
     feed_dataset,
     input_of,
+    perplexity,
     spec_dim,
 )
 
@@ -163,7 +166,7 @@ def load_text_lm(spec) -> FeedSplits:  # noqa: ANN001
         return FeedSource({"input_ids": w[:, :-1], "attention_mask": np.ones_like(w[:, :-1])}, w[:, 1:]).shuffled()
 
     return FeedSplits("text-lm", source(train, max(1, seq // 2)), source(test, seq), PROVENANCE,
-                      class_accuracy("next_token_accuracy", axis=-1))
+                      dataclasses.replace(class_accuracy("next_token_accuracy", axis=-1), extras=perplexity))
 
 
 @feed_dataset("text-pairs")

@@ -19,9 +19,17 @@ from dlcompress.toolkit.calibration import Calibration
 from dlcompress.toolkit.errors import UnsupportedError
 from dlcompress.toolkit.registry import Registry
 
-METHODS = ("static", "dynamic", "fp16", "auto")
+METHODS = ("static", "dynamic", "fp16", "int4", "int8-weights", "auto")
 CALIBRATION_METHODS = ("minmax", "entropy", "percentile")
 QUANT_FORMATS = ("qoperator", "qdq")
+WEIGHT_ONLY_METHODS = ("int4", "int8-weights")
+"""Weight-only methods: the weights of MatMul/Gemm (Linear) layers stored in 4 or 8 bits, activations stay float."""
+WEIGHT_ALGORITHMS = ("rtn", "hqq", "gptq", "awq", "scale-estimation")
+"""How weight-only quantization picks its values: round-to-nearest, or a backend's data-free (HQQ) or data-aware
+(GPTQ, AWQ, scale estimation: they need calibration data) method; combined with ``+`` (``awq+scale-estimation``)."""
+DATA_AWARE_ALGORITHMS = ("gptq", "awq", "scale-estimation")
+EMBEDDINGS = ("int8", "int4", "float")
+"""What weight-only quantization does with the embedding tables and the LM head (the output projection)."""
 
 
 @dataclass(frozen=True)
@@ -46,6 +54,11 @@ class QuantizeOptions:
     samples: int = 64
     max_drop: float | None = None
     advanced: object | None = None
+    group_size: int | None = None
+    symmetric: bool | None = None
+    algorithm: str = "rtn"
+    ratio: float | None = None
+    embeddings: str = "int8"
 
     def __post_init__(self) -> None:
         for value, allowed, what in ((self.method, METHODS, "--method"),
@@ -57,10 +70,79 @@ class QuantizeOptions:
             raise UnsupportedError(f"--calib-samples must be at least 1, got {self.samples}")
         if self.max_drop is not None and not 0 <= self.max_drop < 1:
             raise UnsupportedError(f"--max-drop must be in [0, 1) (0.01 = 1 point of top-1), got {self.max_drop}")
+        self._check_weight_only()
+
+    def _check_weight_only(self) -> None:
+        given = [flag for flag, value, default in (
+            ("--group-size", self.group_size, None), ("--symmetric/--asymmetric", self.symmetric, None),
+            ("--weight-algorithm", self.algorithm, "rtn"), ("--ratio", self.ratio, None),
+            ("--embeddings", self.embeddings, "int8")) if value != default]
+        if given and self.method not in (*WEIGHT_ONLY_METHODS, "auto"):
+            raise UnsupportedError(f"{', '.join(given)} {'applies' if len(given) == 1 else 'apply'} to weight-only "
+                                   f"quantization, not to --method {self.method}", "add --method int4 or --method int8-weights")
+        g = self.group_size
+        if g is not None and g != 0 and (g < 16 or g & (g - 1)):
+            raise UnsupportedError(f"--group-size {g} is not supported: groups are a power of two, at least 16",
+                                   "use 32, 64 or 128, or --group-size channel (one scale per output channel)")
+        unknown = [a for a in self.algorithms if a not in WEIGHT_ALGORITHMS]
+        if unknown:
+            raise UnsupportedError(f"--weight-algorithm {unknown[0]!r} is not supported",
+                                   f"use one of: {', '.join(WEIGHT_ALGORITHMS)} (joined with +, e.g. awq+scale-estimation)")
+        if self.ratio is not None and not 0 < self.ratio <= 1:
+            raise UnsupportedError(f"--ratio must be in (0, 1] (the share of layers in 4 bits), got {self.ratio}")
+        if self.ratio is not None and self.method == "int8-weights":
+            raise UnsupportedError("--ratio mixes 4- and 8-bit layers; --method int8-weights has no 4-bit layers",
+                                   "use --method int4 --ratio R")
+        if self.embeddings not in EMBEDDINGS:
+            raise UnsupportedError(f"--embeddings {self.embeddings!r} is not supported", f"use one of: {', '.join(EMBEDDINGS)}")
+
+    @property
+    def algorithms(self) -> tuple[str, ...]:
+        """``algorithm`` split on ``+``, without ``rtn`` (plain rounding is what every method starts from)."""
+        return tuple(a.strip() for a in self.algorithm.split("+") if a.strip() and a.strip() != "rtn")
+
+    @property
+    def weight_only(self) -> bool:
+        return self.method in WEIGHT_ONLY_METHODS
+
+    @property
+    def needs_calibration(self) -> bool:
+        """Static int8, or a weight-only method with a data-aware algorithm (GPTQ, AWQ, scale estimation)."""
+        return self.method == "static" or (self.weight_only and any(a in DATA_AWARE_ALGORITHMS for a in self.algorithms))
+
+    @property
+    def bits(self) -> int:
+        return 4 if self.method == "int4" else 8
 
     @property
     def precision(self) -> str:
-        return "fp16" if self.method == "fp16" else "int8"
+        return {"fp16": "fp16", "int4": "int4"}.get(self.method, "int8")
+
+
+DEFAULT_GROUP = 128
+"""Weight-only group size when none is given (the common int4 default), cut to what divides every layer."""
+
+
+def choose_group(options: QuantizeOptions, features: dict[str, int]) -> tuple[int | None, str]:
+    """The group size for layers with ``features`` (name -> K): ``options.group_size`` checked to divide every
+    K; None for per channel (``group_size`` 0), or when no default size divides every K (the backend then picks
+    per layer, or per channel); the default otherwise; and how it was chosen."""
+    g = options.group_size
+    if g == 0:
+        return None, "per channel"
+    if g is not None:
+        bad = {name: k for name, k in features.items() if k % g}
+        if bad:
+            name, k = next(iter(bad.items()))
+            fits = [c for c in (128, 64, 32, 16) if all(v % c == 0 for v in features.values())]
+            raise UnsupportedError(f"--group-size {g} does not divide the {k} input features of {name}"
+                                   + (f" ({len(bad)} layers)" if len(bad) > 1 else ""),
+                                   f"use --group-size {fits[0]}" if fits else "use --group-size channel")
+        return g, "as given"
+    for c in (DEFAULT_GROUP, 64, 32, 16):
+        if all(k % c == 0 for k in features.values()):
+            return c, "default" if c == DEFAULT_GROUP else f"largest power of two <= {DEFAULT_GROUP} dividing every layer's input features"
+    return None, "per layer (no group size of 16 or more divides every layer's input features)"
 
 
 Quantizer = Callable[[Artifact, QuantizeOptions, "Calibration | None", Path], Artifact]
@@ -91,6 +173,7 @@ AccuracyControlledQuantizer = Callable[[Artifact, QuantizeOptions, Calibration, 
 QUANTIZER_MODULES = {
     "onnx": "dlcompress.toolkit.stages.quantize_onnx",
     "onnx (accuracy-controlled)": "dlcompress.toolkit.stages.quantize_onnx_accuracy",
+    "onnx (weight-only)": "dlcompress.toolkit.stages.quantize_onnx_weights",
     "openvino": "dlcompress.toolkit.stages.quantize_openvino",
     "litert": "dlcompress.toolkit.stages.quantize_litert",
     "torch": "dlcompress.toolkit.stages.quantize_torch",
@@ -110,6 +193,8 @@ def _load_quantizers() -> None:
 QUANTIZERS: Registry[Quantizer] = Registry("quantizer", loader=_load_quantizers)
 ACCURACY_CONTROLLED: Registry[AccuracyControlledQuantizer] = Registry("accuracy-controlled quantizer",
                                                                       loader=_load_quantizers)
+WEIGHT_ONLY: Registry[Quantizer] = Registry("weight-only quantizer", loader=_load_quantizers)
+"""format -> its weight-only quantizer (:data:`WEIGHT_ONLY_METHODS`; ONNX: MatMulNBits, OpenVINO: NNCF)."""
 OPTION_CHECKS: dict[str, Callable[[QuantizeOptions], None]] = {}
 """format -> a check that raises :class:`UnsupportedError` for options its quantizer cannot honour."""
 ADVANCED_OPTIONS: dict[str, Callable[[dict[str, Any]], object | None]] = {}
@@ -142,6 +227,10 @@ def check_options(fmt: str, options: QuantizeOptions) -> None:
                                f"formats with it: {', '.join(ACCURACY_CONTROLLED.names()) or 'none installed'}")
     if fmt in OPTION_CHECKS:
         OPTION_CHECKS[fmt](options)
+    if options.weight_only and fmt not in WEIGHT_ONLY:
+        raise UnsupportedError(f"--method {options.method} (weight-only) is not available for {fmt} models",
+                               f"formats with it: {', '.join(WEIGHT_ONLY.names()) or 'none installed'} "
+                               "(--backend onnxruntime or openvino)")
 
 
 def resolve_method(options: QuantizeOptions, spec: Any, fmt: str) -> QuantizeOptions:
@@ -174,9 +263,14 @@ def quantize(artifact: Artifact, options: QuantizeOptions,
         calibration = Calibration.of_feeds(calibration)
     if options.method == "static" and calibration is None:
         raise UnsupportedError("static quantization needs calibration data", "pass --data, or use --method dynamic")
+    if options.needs_calibration and calibration is None:
+        raise UnsupportedError(f"--weight-algorithm {options.algorithm} needs calibration data",
+                               "pass --data, or use --weight-algorithm rtn")
     if options.max_drop is not None:
         if held_out is None or not held_out.feeds:
             raise UnsupportedError("--max-drop needs held-out data to measure the drop on",
                                    "give --data (labelled: the drop of top-1; unlabelled: the share of changed predictions)")
         return ACCURACY_CONTROLLED.get(fmt)(artifact, options, calibration or Calibration.of_feeds([]), held_out, out_path)
+    if options.weight_only:
+        return WEIGHT_ONLY.get(fmt)(artifact, options, calibration, out_path)
     return QUANTIZERS.get(fmt)(artifact, options, calibration, out_path)

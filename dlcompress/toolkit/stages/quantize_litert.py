@@ -77,6 +77,10 @@ class LiteRTQuantizeOptions:
 
 def check(options: QuantizeOptions) -> None:
     """Reject options the PT2E quantizer cannot honour instead of silently ignoring them."""
+    if options.weight_only:
+        raise UnsupportedError(f"--method {options.method} (weight-only) is not available for LiteRT",
+                               "use --backend onnxruntime or openvino for it, or --method dynamic "
+                               "(LiteRT's int8 weights)")
     if options.method not in METHODS:
         raise UnsupportedError(f"--method {options.method} is not available for LiteRT", f"use one of: {', '.join(METHODS)}")
     defaults = QuantizeOptions()

@@ -27,7 +27,11 @@ from dlcompress.toolkit.calibration import Calibration
 from dlcompress.toolkit.devices import cpu_info
 from dlcompress.toolkit.errors import QuantizationError, describe_failure
 from dlcompress.toolkit.progress import progress_bar, silenced
-from dlcompress.toolkit.stages.quantize import QUANTIZERS, QuantizeOptions
+from dlcompress.toolkit.stages.quantize import (
+    QUANTIZERS,
+    WEIGHT_ONLY,
+    QuantizeOptions,
+)
 
 
 def _reader(feeds: list[dict[str, np.ndarray]]):
@@ -266,7 +270,9 @@ def _float_compute_ops(path: Path) -> list[str]:
 
 
 def quantize_onnx(artifact: Artifact, options: QuantizeOptions, calibration: Calibration | None, out_path: Path) -> Artifact:
-    """Quantize an ONNX artifact with ONNX Runtime."""
+    """Quantize an ONNX artifact with ONNX Runtime (weight-only methods: :mod:`.quantize_onnx_weights`)."""
+    if options.weight_only:  # registered by quantize_onnx_weights (which imports this module)
+        return WEIGHT_ONLY.get("onnx")(artifact, options, calibration, out_path)
     from onnxruntime.quantization import (
         CalibrationMethod,
         QuantFormat,
