@@ -66,6 +66,10 @@ class OutputExistsError(DLCompressError):
     """The output folder or file exists and ``--overwrite`` was not given."""
 
 
+class OutputNotWritableError(DLCompressError):
+    """The output folder cannot be created where it was asked for (no write permission, a file in the way)."""
+
+
 class InvalidModelFileError(DLCompressError):
     """A model file (ONNX, ...) is corrupt or not what its name says."""
 

@@ -1,5 +1,6 @@
 """Every bad input: one clear line on stderr, exit code 2, no traceback, nothing half-written."""
 
+import os
 import subprocess
 import sys
 
@@ -125,3 +126,28 @@ def test_real_process_exit_code_and_no_traceback(tmp_path):
     assert p.returncode == 2
     lines = p.stderr.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("dlcompress: error: unknown model 'resnet5' (did you mean 'resnet50'")
+
+
+def test_an_output_that_cannot_be_created_is_one_line(cli, tmp_path):
+    """A file where a folder of --out should be, and a folder this user may not write (seen in Docker: a
+    bind-mounted folder owned by root, the image's user uid 1000): one line, exit 2, before any work."""
+    blocker = tmp_path / "a-file"
+    blocker.write_text("not a folder")
+    r = cli("quantize", "--model", "small_cnn", "--out", blocker / "sub" / "o")
+    assert_user_error(r, f"{blocker} is a file, not a folder", "choose another --out")
+    assert blocker.read_text() == "not a folder"
+
+
+
+@pytest.mark.skipif(os.geteuid() == 0, reason="root may write into any folder, so there is none to refuse here "
+                    "(CI runs as root; the case runs where the tests run as a user)")
+def test_a_folder_this_user_may_not_write_is_one_line(cli, tmp_path):
+    locked = tmp_path / "locked"
+    locked.mkdir()
+    locked.chmod(0o555)
+    try:
+        r = cli("quantize", "--model", "small_cnn", "--out", locked / "o")
+        assert_user_error(r, "is not writable by this user", "--user")
+        assert not any(locked.iterdir())
+    finally:
+        locked.chmod(0o755)
