@@ -10,6 +10,7 @@ The public API, loaded on first use so that ``import dlcompress`` stays cheap (n
     dlcompress.prune("small_cnn", target_macs=0.5, weights="small_cnn.pt")
     artifact = dlcompress.load_model("mobilenet_v2")
     result = dlcompress.run("server-int8", sets=["model=resnet18"])   # a recipe: shipped name or YAML file
+    result = dlcompress.explain("small_cnn", data="fashion-mnist", methods="lime,shap")  # attribution drift
 
 Each takes the request dataclass the CLI builds (``dlcompress.QuantizeRequest`` ...) or keywords naming its
 fields; see :mod:`dlcompress.recipes.public`.
@@ -29,7 +30,7 @@ except PackageNotFoundError:  # running from a source tree that was not installe
 _PUBLIC = "dlcompress.recipes.public"
 _LAZY = {
     "quantize": _PUBLIC, "export": _PUBLIC, "bench": _PUBLIC, "prune": _PUBLIC, "distill": _PUBLIC,
-    "load_model": _PUBLIC, "run": _PUBLIC,
+    "load_model": _PUBLIC, "run": _PUBLIC, "explain": _PUBLIC,
     "QuantizeRequest": "dlcompress.recipes.quantize", "ExportRequest": "dlcompress.recipes.export",
     "BenchRequest": "dlcompress.recipes.bench_models", "PruneRequest": "dlcompress.recipes.prune",
     "DistillRequest": "dlcompress.recipes.distill", "DataOptions": "dlcompress.recipes.common",

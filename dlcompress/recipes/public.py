@@ -1,5 +1,5 @@
 """The public Python API (``dlcompress.quantize``, ``export``, ``bench``, ``prune``, ``distill``, ``run``,
-``load_model``).
+``explain``, ``load_model``).
 
 Each function takes the same request dataclass the CLI builds, or plain keywords that name any field of that
 request or of one of its option groups, however deep::
@@ -27,6 +27,7 @@ from dlcompress.recipes.bench_models import BenchRequest, bench_models
 from dlcompress.recipes.common import DataOptions
 from dlcompress.recipes.distill import DistillRequest
 from dlcompress.recipes.distill import distill as _distill
+from dlcompress.recipes.explain import ExplainRequest, ExplainResult, run_explain
 from dlcompress.recipes.export import ExportRequest, ExportResult
 from dlcompress.recipes.export import export as _export
 from dlcompress.recipes.loading import load_model as _load_model
@@ -83,6 +84,17 @@ def distill(model: str | DistillRequest, /, **fields: Any) -> PipelineResult:
         teacher = TeacherOptions(fields.pop("teacher", None), fields.pop("teacher_weights", None))
         model = DistillRequest(model, teacher)
     return _distill(_request(DistillRequest, model, fields))
+
+
+def explain(model: str | ExplainRequest, /, **fields: Any) -> ExplainResult:
+    """Attributions (Grad-CAM, LIME, SHAP) of ``model`` and its compressed variants on the same inputs, and how
+    far they drift, as ``dlcompress explain`` does (``compare=[files]``, ``methods=["lime", "shap"]``)."""
+    for name in ("compare", "methods"):
+        if isinstance(fields.get(name), str):
+            fields[name] = tuple(x.strip() for x in fields[name].split(",") if x.strip())
+        elif fields.get(name) is not None:
+            fields[name] = tuple(fields[name])
+    return run_explain(_request(ExplainRequest, model, fields))
 
 
 def run(recipe: str | Path, /, sets: list[str] | tuple[str, ...] = (), out: str | Path | None = None,

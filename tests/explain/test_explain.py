@@ -123,3 +123,15 @@ def test_gradcam_without_a_convolution_is_one_line(cli, tmp_path):
 
 def test_missing_compare_file_is_one_line(cli, tmp_path):
     one_line_error(cli("explain", "--compare", tmp_path / "nope.tflite", "--out", tmp_path / "o"), "no such file")
+
+
+def test_the_python_api_takes_the_same_job(explained, trained_small_cnn, tmp_path):
+    import dlcompress
+
+    result = dlcompress.explain("small_cnn", weights=str(trained_small_cnn), data="fashion-mnist",
+                                compare=[str(explained / "model.onnx")], methods="lime", images=2, samples=60,
+                                out=tmp_path / "api")
+    assert result.out_dir == tmp_path / "api" and (result.out_dir / "gallery.html").exists()
+    assert result.report["models"]["model.onnx"] == "onnx"
+    assert summary(result.report, "lime", "model.onnx")["spearman"] >= 0.95
+    assert {row["method"] for row in result.report["summary"]} == {"lime"}
