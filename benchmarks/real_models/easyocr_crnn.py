@@ -144,7 +144,7 @@ def _runs(work: Path, data: Path, quick: bool) -> list[tuple[str, str, Any, str]
         extra = {"advanced": OpenVinoQuantizeOptions(preset=preset)} if preset else {}
         fields = {"backend": backend, "method": method, "input_shape": f"1,1,{HEIGHT},{WIDTH}", "data": str(data),
                   "out": str(out), "overwrite": True, "calib_samples": 32 if quick else 128,
-                  "eval_samples": 12 if quick else 0, "max_seconds": 1.5 if quick else 6.0,
+                  "eval_samples": 12 if quick else 0, "max_seconds": 1.5 if quick else 6.0, "memory": not quick,
                   "min_samples": 5 if quick else 20}
         try:
             result = dlcompress.quantize(f"{FACTORY}:build", **fields, **extra)

@@ -102,7 +102,7 @@ def measure(work: Path, quick: bool = False) -> list[RealRow]:
     for backend in BACKENDS:
         out = work / f"minilm-{backend}"
         result = dlcompress.quantize(str(folder()), backend=backend, out=str(out), overwrite=True,
-                                     eval_samples=100 if quick else 400, max_seconds=1.5 if quick else 6.0)
+                                     eval_samples=100 if quick else 400, max_seconds=1.5 if quick else 6.0, memory=not quick)
         scores = {r.path: simlex_score(out / r.path, r.runtime, pairs) for r in result.report.rows if r.path}
         data = f"{result.report.data['name']} ({result.report.data['evaluation_samples']} held-out sentences); SimLex-999"
         rows += rows_from_report(result.report, TITLE, METRIC, data, metrics=scores, out_dir=out)

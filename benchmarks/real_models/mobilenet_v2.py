@@ -226,7 +226,8 @@ def _quantize(work: Path, backend: str, method: str, data: Path, n_eval: int, qu
     return dlcompress.quantize("mobilenet_v2", weights=weights, backend=backend, method=method, data=str(data),
                                out=str(run_dir(work, backend, method)), overwrite=True,
                                calib_samples=calib, samples=calib, eval_samples=n_eval,
-                               max_seconds=1.0 if quick else 5.0, min_samples=5 if quick else 20)
+                               max_seconds=1.0 if quick else 5.0, min_samples=5 if quick else 20,
+                               memory=not quick)
 
 
 def measure(work: Path, quick: bool = False) -> list[RealRow]:

@@ -110,7 +110,8 @@ def _runs(work: Path, data: Path, quick: bool) -> list[tuple[str, str, Any, Path
                 result = dlcompress.quantize(f"{FACTORY}:build", input_shape=(1, 3, SIZE, SIZE), data=str(data),
                                              backend=backend, method=method, out=str(out), overwrite=True,
                                              calib_samples=150, samples=150, eval_samples=0,
-                                             max_seconds=1.5 if quick else 5.0, min_samples=10 if quick else 20)
+                                             max_seconds=1.5 if quick else 5.0, min_samples=10 if quick else 20,
+                                             memory=not quick)
             except DLCompressError as e:
                 runs.append((backend, method, None, str(e).splitlines()[0]))
                 break

@@ -241,7 +241,7 @@ def _runs(work: Path, model: Path, shape: str, data: Path, quick: bool) -> list[
             try:
                 result = dlcompress.quantize(str(model), backend=backend, method=method, input_shape=shape,
                                              data=str(data), out=str(out), overwrite=True, calib_samples=CALIB_SAMPLES,
-                                             eval_samples=0, max_seconds=1.0 if quick else 6.0,
+                                             eval_samples=0, max_seconds=1.0 if quick else 6.0, memory=not quick,
                                              min_samples=3 if quick else 20)
             except DLCompressError as e:
                 runs.append((backend, method, None, str(e).splitlines()[0]))

@@ -260,7 +260,8 @@ def _runs(work: Path, model: Path, data: Path, quick: bool) -> list[tuple[str, s
                 # the default calibration (64 pairs, minmax): with 256 pairs int8 static fell to 0.67 here
                 result = dlcompress.quantize(str(model), data=str(data), backend=backend, method=method,
                                              out=str(out), overwrite=True, eval_samples=0,
-                                             max_seconds=1.5 if quick else 5.0, min_samples=10 if quick else 20)
+                                             max_seconds=1.5 if quick else 5.0, min_samples=10 if quick else 20,
+                                             memory=not quick)
             except DLCompressError as e:
                 runs.append((backend, method, None, str(e).splitlines()[0]))
                 break

@@ -22,7 +22,8 @@ from dlcompress.toolkit.runtimes.base import Runtime
 @dataclass(frozen=True)
 class BenchOptions:
     """``batch`` items per call; warm-up calls are excluded; the run stops early once ``max_seconds`` is spent
-    (after at least ``min_samples`` timed calls per variant)."""
+    (after at least ``min_samples`` timed calls per variant). ``memory``: measure each variant's peak memory in a
+    fresh child process (off for a quick look: the report then says n/a)."""
 
     batch: int = 1
     warmup: int = 5
@@ -30,6 +31,7 @@ class BenchOptions:
     runs_per_round: int = 5
     max_seconds: float = 60.0
     min_samples: int = 20
+    memory: bool = True
 
     def __post_init__(self) -> None:
         counts = {"batch": self.batch, "rounds": self.rounds, "runs_per_round": self.runs_per_round,

@@ -248,7 +248,7 @@ def measure_builds(builds: list[Built], prepared: Prepared, request: BenchReques
         art: Artifact = b.variant.artifact
         if id(art) not in memory:
             memory[id(art)] = None
-            if art.path is not None:
+            if art.path is not None and request.bench.memory:
                 feed = feeds[key]
                 inputs = [{"name": k, "shape": [1, *a.shape[1:]], "dtype": str(a.dtype)} for k, a in feed.items()]
                 memory[id(art)] = peak_memory(runtimes[key].name, art.path, inputs, dev.options.num_threads,

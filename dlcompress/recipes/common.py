@@ -335,7 +335,7 @@ def measure_variants(
     ref_metric = None
     rows: list[Row] = []
     inputs = [{"name": k, "shape": list(a.shape), "dtype": str(a.dtype)} for k, a in bench_feed.items()]
-    probed = [v for v in variants if memory and v.artifact.path is not None]
+    probed = [v for v in variants if memory and bench.memory and v.artifact.path is not None]
     found = peak_memories([(runtimes[v.name].name, v.artifact.path, inputs, runtime_options.num_threads,
                             runtime_options.inference_precision, v.artifact.precision) for v in probed])
     memories = {v.name: m for v, m in zip(probed, found)}
