@@ -200,11 +200,11 @@ def runner(path: Path, runtime: str) -> Any:
         import onnx
         import onnxruntime as ort
 
+        from dlcompress.toolkit.loaders.onnx_file import stores_float16
         from dlcompress.toolkit.runtimes.onnxruntime_runtime import session_options
 
         # an fp16 file opens with the options dlcompress times it with (ORT_ENABLE_ALL segfaults on some)
-        graph = onnx.load(str(path), load_external_data=False).graph
-        float16 = any(t.data_type == onnx.TensorProto.FLOAT16 for t in graph.initializer)
+        float16 = stores_float16(onnx.load(str(path), load_external_data=False))
         session = ort.InferenceSession(str(path), session_options(0, float16=float16), providers=["CPUExecutionProvider"])
         name = session.get_inputs()[0].name
 

@@ -81,8 +81,15 @@ def load_onnx_file(path: Path, options: ModelOptions) -> Artifact:
     )
     size = sum(p.stat().st_size for p in (path, path.with_name(path.name + ".data")) if p.exists())
     record = StageRecord("load", {"onnx": str(path)}, {"size_bytes": size, "opset": _opset(model)})
-    float16 = any(t.data_type == onnx.TensorProto.FLOAT16 for t in model.graph.initializer)
-    return Artifact(Format.ONNX, spec, path=path.resolve(), lineage=(record,), precision="fp16" if float16 else "fp32")
+    precision = "fp16" if stores_float16(model) else "fp32"
+    return Artifact(Format.ONNX, spec, path=path.resolve(), lineage=(record,), precision=precision)
+
+
+def stores_float16(model: Any) -> bool:
+    """Whether an ONNX model's weights are float16 (what fp16 conversion makes): such a file is an fp16 artifact."""
+    import onnx
+
+    return any(t.data_type == onnx.TensorProto.FLOAT16 for t in model.graph.initializer)
 
 
 TOKEN_INPUTS = ("input_ids", "attention_mask", "token_type_ids")

@@ -62,16 +62,11 @@ def _describe(arrays: dict[str, np.ndarray]) -> str:
     return ", ".join(f"{k}{list(a.shape)}:{a.dtype}" for k, a in arrays.items())
 
 
-def _batch_dim(spec: Any) -> str | None:
-    """The name of the model's batch dim: the symbolic first dim of its first input that has one."""
-    return next((t.shape[0] for t in spec.inputs if t.shape and isinstance(t.shape[0], str)), None)
-
-
 def _constants_and_batch_axes(spec: Any, arrays: dict[str, np.ndarray]) -> tuple[dict[str, np.ndarray], dict[str, int]]:
     """Which arrays are fed as they are (a scalar input, or an input without the batch dim whose array has
     exactly its shape) and which inputs hold the batch dim on another axis than the first (their arrays are in
     the model's own layout, ``[2, items, 128]`` for a ``[2, batch, 128]`` state)."""
-    batch = _batch_dim(spec)
+    batch = None if spec.fixed_batch else "batch"  # every loader names the batch dim "batch"
     constants: dict[str, np.ndarray] = {}
     axes: dict[str, int] = {}
     for t in spec.inputs:
