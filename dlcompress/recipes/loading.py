@@ -17,7 +17,11 @@ from dlcompress.toolkit.artifact import Artifact
 from dlcompress.toolkit.data import DataSplits
 from dlcompress.toolkit.errors import ModelLoadError
 from dlcompress.toolkit.loaders.factory import load_factory
-from dlcompress.toolkit.loaders.hf_folder import check_hf_folder, load_hf_folder
+from dlcompress.toolkit.loaders.hf_folder import (
+    check_hf_folder,
+    is_hf_folder,
+    load_hf_folder,
+)
 from dlcompress.toolkit.loaders.keras_model import (
     is_keras_path,
     load_keras,
@@ -121,8 +125,12 @@ TOKEN_INPUTS = ("input_ids", "attention_mask", "token_type_ids")
 
 
 def _is_folder(name: str) -> bool:
-    """A path to a folder (a Hugging Face model folder, or a folder that should be one)."""
-    return Path(name).is_dir() or "/" in name  # zoo names have no slash
+    """A path to a folder (a Hugging Face model folder, or a folder that should be one). A bare zoo name is the
+    zoo entry even when the working directory holds a folder of that name that is no model folder (an earlier
+    ``--out mobilenet_v2``)."""
+    if "/" in name:  # zoo names have no slash
+        return True
+    return Path(name).is_dir() and (is_hf_folder(name) or name not in MODELS)
 
 
 def _seq_length(options: ModelOptions) -> int | None:

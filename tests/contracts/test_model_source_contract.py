@@ -93,3 +93,17 @@ def test_model_source_guard(discovery):
     assert not problems, "\n".join(problems)
     if known:
         pytest.xfail("BUG: " + "; ".join(known))
+
+
+def test_a_zoo_name_wins_over_a_plain_folder_of_that_name(tmp_path, monkeypatch):
+    """An earlier ``--out mobilenet_v2`` in the working directory must not turn ``--model mobilenet_v2`` into a
+    'folder without config.json' error; a folder of that name with a config.json is a Hugging Face folder."""
+    from dlcompress.recipes.loading import source_for
+
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "mobilenet_v2").mkdir()
+    (tmp_path / "mobilenet_v2" / "report.md").write_text("an earlier run's output")
+    assert source_for("mobilenet_v2")[0] == "zoo"
+    assert source_for("./mobilenet_v2")[0] == "hf-folder"  # a path stays a path (and gets the folder's error)
+    (tmp_path / "mobilenet_v2" / "config.json").write_text("{}")
+    assert source_for("mobilenet_v2")[0] == "hf-folder"

@@ -64,8 +64,14 @@ def test_quantize_the_folder_with_no_other_flag(cli, folder, tmp_path):
     assert rep["data"]["name"] == "text-sentences" and not rep["data"]["labelled"]
     assert int8["fidelity"]["samples"] >= 200 and int8["fidelity"]["cosine"] >= 0.99, int8["fidelity"]
     assert int8["size_bytes"] < 0.3 * fp32["size_bytes"]
-    lineage = json.loads((out / "lineage.json").read_text())
-    assert lineage["model.int8.onnx"][-1]["params"]["method"] == "dynamic"
+    params = json.loads((out / "lineage.json").read_text())["model.int8.onnx"][-1]["params"]
+    assert params["method"] == "dynamic"
+    # quantized on ONNX Runtime's fused transformer graph (the eager-attention export fuses: all 6 layers)
+    assert "6 Attention" in params["fused"] and "EmbedLayerNormalization" in params["fused"], params
+    import onnx
+
+    ops = {n.op_type for n in onnx.load(str(out / "model.int8.onnx")).graph.node}
+    assert {"QAttention", "QEmbedLayerNormalization"} <= ops, ops
 
 
 def test_a_folder_without_config_is_one_clear_error(cli, folder, tmp_path):

@@ -25,6 +25,8 @@ def test_sensitivity_finds_the_layer_int8_ruins(cli, tmp_path):
 
     convs = [n.name for n in onnx.load(str(out / "model.onnx")).graph.node if n.op_type == "Conv"]
     assert worst["node"] == convs[2], (worst, convs)  # the conv that consumes the outlier tensor
+    assert worst["module"] == "3", worst  # named by its torch module (net[3]), as the table shows it
+    assert "| `3` | Conv |" in (out / "sensitivity.md").read_text()
     assert worst["drop_kept_float"] <= 0.05 and worst["drop_only_int8"] >= 0.5, worst
     for layer in layers[1:]:
         assert layer["drop_only_int8"] <= 0.05 and layer["drop_kept_float"] >= 0.5, layer

@@ -96,7 +96,9 @@ def load_hf_folder(name: str, task: str | None = None, seq: int | None = None) -
     try:
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(0)  # heads a checkpoint lacks are initialised the same way on every run
-            model = auto.from_pretrained(str(path), local_files_only=True).eval()
+            # eager attention: ONNX Runtime's transformer optimizer fuses its export into Attention ops
+            # (the SDPA export it does not recognise); the same maths
+            model = auto.from_pretrained(str(path), local_files_only=True, attn_implementation="eager").eval()
         tokenizer = load_tokenizer(str(path))
     except Exception as e:  # noqa: BLE001 - transformers raises OSError, ValueError, KeyError ... for bad folders
         arch = ", ".join(config.get("architectures") or [config.get("model_type", "?")])
@@ -117,12 +119,29 @@ def load_hf_folder(name: str, task: str | None = None, seq: int | None = None) -
         hints={"quantize": {"method": "dynamic"}, "text": {"tokenizer": str(path)},
                # the TorchScript exporter first: it takes transformers' modules in seconds where dynamo's trace
                # and decompositions take ~15 s for a 6-layer BERT (measured on 2 cores); the result is validated
-               "onnx": {"routes": ("torchscript", "dynamo")}},
+               "onnx": {"routes": ("torchscript", "dynamo")},
+               "onnxruntime": {"transformer": _ort_transformer(config)}},
     )
     params = sum(p.numel() for p in model.parameters())
     record = StageRecord("load", {"huggingface": str(path), "task": task},
                          {"architecture": config.get("architectures"), "params": params, "inputs": names})
     return Artifact(Format.TORCH, spec, model=wrapped, lineage=(record,))
+
+
+ORT_MODEL_TYPES = {t: "bert" for t in ("bert", "roberta", "xlm-roberta", "distilbert", "electra", "camembert")}
+"""config.json ``model_type`` -> the ``model_type`` of ONNX Runtime's transformer optimizer whose fusions
+(Attention, SkipLayerNormalization, BiasGelu, EmbedLayerNormalization) fit it; dynamic int8 runs on the fused graph."""
+
+
+def _ort_transformer(config: dict[str, Any]) -> dict[str, Any] | None:
+    """What ONNX Runtime's transformer optimizer needs to fuse this architecture (it cannot find the head count
+    and width of an export itself), or None when it has no fusions for it."""
+    model_type = ORT_MODEL_TYPES.get(str(config.get("model_type", "")))
+    heads = config.get("num_attention_heads") or config.get("n_heads")
+    hidden = config.get("hidden_size") or config.get("dim")
+    if not (model_type and heads and hidden):
+        return None
+    return {"model_type": model_type, "num_heads": int(heads), "hidden_size": int(hidden)}
 
 
 def _wrap(task: str, model: nn.Module, path: Path, config: dict[str, Any]) -> tuple[nn.Module, tuple[TensorSpec, ...]]:
