@@ -120,7 +120,7 @@ def load_hf_folder(name: str, task: str | None = None, seq: int | None = None) -
                # the TorchScript exporter first: it takes transformers' modules in seconds where dynamo's trace
                # and decompositions take ~15 s for a 6-layer BERT (measured on 2 cores); the result is validated
                "onnx": {"routes": ("torchscript", "dynamo")},
-               "onnxruntime": {"transformer": _ort_transformer(config)}},
+               "onnxruntime": {"transformer": ort_transformer(config)}},
     )
     params = sum(p.numel() for p in model.parameters())
     record = StageRecord("load", {"huggingface": str(path), "task": task},
@@ -133,7 +133,7 @@ ORT_MODEL_TYPES = {t: "bert" for t in ("bert", "roberta", "xlm-roberta", "distil
 (Attention, SkipLayerNormalization, BiasGelu, EmbedLayerNormalization) fit it; dynamic int8 runs on the fused graph."""
 
 
-def _ort_transformer(config: dict[str, Any]) -> dict[str, Any] | None:
+def ort_transformer(config: dict[str, Any]) -> dict[str, Any] | None:
     """What ONNX Runtime's transformer optimizer needs to fuse this architecture (it cannot find the head count
     and width of an export itself), or None when it has no fusions for it."""
     model_type = ORT_MODEL_TYPES.get(str(config.get("model_type", "")))

@@ -70,6 +70,9 @@ def load_onnx_file(path: Path, options: ModelOptions) -> Artifact:
         hints["quantize"] = {"method": "dynamic"}
         if options.tokenizer:
             hints["text"] = {"tokenizer": str(Path(options.tokenizer).resolve())}
+            transformer = _tokenizer_architecture(Path(options.tokenizer))
+            if transformer:  # what ONNX Runtime's transformer optimizer needs to fuse the graph before int8
+                hints["onnxruntime"] = {"transformer": transformer}
     spec = ModelSpec(
         name=path.stem, task="image-classification" if is_classifier else "custom", builder=_no_builder,
         inputs=inputs, outputs=outputs, dims=dims,
@@ -100,6 +103,19 @@ def token_inputs(inputs: tuple[TensorSpec, ...]) -> bool:
     """Inputs a tokenizer makes: integer ``[batch, tokens]`` tensors named as Hugging Face tokenizers name them."""
     return (any(t.name == "input_ids" for t in inputs)
             and all(t.name in TOKEN_INPUTS and len(t.shape) == 2 and t.dtype.startswith("int") for t in inputs))
+
+
+def _tokenizer_architecture(folder: Path) -> dict[str, Any] | None:
+    """The transformer-optimizer hint of the model the ``--tokenizer`` folder came from (its config.json), or
+    None; the fusion is tried and skipped when the graph does not match (an SDPA export)."""
+    import json
+
+    from dlcompress.toolkit.loaders.hf_folder import ort_transformer
+
+    try:
+        return ort_transformer(json.loads((folder / "config.json").read_text()))
+    except (OSError, ValueError):
+        return None
 
 
 def _vocab_size(tokenizer: str) -> int:
