@@ -61,6 +61,8 @@ class Report:
     artifacts: dict[str, str] = field(default_factory=dict)
     estimates: list[dict[str, Any]] = field(default_factory=list)
     gates: list[dict[str, Any]] = field(default_factory=list)
+    delivered: dict[str, Any] = field(default_factory=dict)
+    """The file the job delivers and why (``benchmarks/delivery.py``); empty where nothing is chosen."""
     created: str = field(default_factory=lambda: time.strftime("%Y-%m-%dT%H:%M:%S%z"))
     schema: str = SCHEMA
     schema_version: int = SCHEMA_VERSION
@@ -127,6 +129,8 @@ class Report:
             f"- machine: {cpu.get('model')}, {cpu.get('cores')} cores, flags {', '.join(cpu.get('flags', [])) or 'none'}",
             f"- latency: batch {lat.get('batch', '?')}, {lat.get('threads', '?')} threads, "
             f"{self.benchmark.get('warmup', '?')} warm-up calls excluded, variants interleaved",
+            *([f"- **delivered**: `{self.delivered['file']}` ({self.delivered['variant']}): {self.delivered['reason']}"]
+              if self.delivered else []),
             "",
         ]
         header, rows = self.table()
@@ -165,6 +169,13 @@ class Report:
             console.print(f"[bold red]why:[/bold red] {escape(line)}")
         for line in self.notes:
             console.print(f"[dim]note:[/dim] {escape(line)}")
+        if self.delivered:
+            console.print(f"[bold green]{escape(delivery_line(self.delivered))}[/bold green]")
+
+
+def delivery_line(delivered: dict[str, Any]) -> str:
+    """The delivered file (``benchmarks/delivery.py``) as one line for the terminal."""
+    return f"deliver {delivered['file']} ({delivered['variant']}, {delivered['precision']}): {delivered['reason']}"
 
 
 def _runtime(r: Row) -> str:

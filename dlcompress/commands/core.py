@@ -82,6 +82,7 @@ def quantize(
     ignore: Annotated[Optional[list[str]], typer.Option(help="Keep in float (openvino): NODE, re:PATTERN or type:OPTYPE (type:Linear, type:Conv2d work too). Repeatable.")] = None,
     inference_precision: Annotated[Optional[str], typer.Option("--inference-precision", help="OpenVINO compute precision for evaluation and timing: f32 (default), bf16, f16, default (the CPU's choice). Validation always uses f32.")] = None,
     int8_io: Annotated[bool, typer.Option("--int8-io", help="Full-int8 model with int8 inputs and outputs, as integer-only accelerators (Edge TPU, NPUs) need (litert). Default: float I/O.")] = False,
+    deliver: Annotated[str, typer.Option("--deliver", help="Which model the job delivers: fastest (default: never a quantized model slower than the fp32 export; the report says why) or quantized (whatever its speed).")] = "fastest",
     out: Annotated[Optional[Path], typer.Option(help="Output folder (default: dlcompress-out/<model>-<time>/).")] = None,
     overwrite: OverwriteOpt = False,
     save_recipe: SaveRecipeOpt = None,
@@ -110,6 +111,7 @@ def quantize(
                                  ratio=ratio, embeddings=embeddings),
         bench=BenchOptions(batch=batch, max_seconds=bench_seconds), export=ExportOptions(route=exporter, opset=opset),
         threads=threads, out=out, overwrite=overwrite, backend=backend, inference_precision=inference_precision,
+        deliver=deliver,
     )
     save_recipe_of(request, save_recipe)
     result = run(request)

@@ -94,6 +94,9 @@ class JobOptions:
     out: Path | None = None
     overwrite: bool = False
     inference_precision: str | None = None
+    deliver: str = "fastest"
+    """Which snapshot a job ending in ``quantize`` delivers: ``fastest`` (never a quantized model slower than its
+    fp32 export) or ``quantized`` (the last one, whatever its speed)."""
 
 
 @dataclass(frozen=True)
@@ -504,6 +507,12 @@ def _measure(state: PipelineState) -> Report:
     report = new_report(request.command, prepared, request.job.data, state.calibration_samples, request.job.bench)
     report.rows, report.diagnosis = rows, diagnosis
     report.notes += _latency_notes(state.variants, rows)
+    if request.steps and request.steps[-1] == "quantize":
+        from dlcompress.benchmarks.delivery import choose_delivery
+        from dlcompress.toolkit.stages.quantize import WEIGHT_ONLY_METHODS
+
+        report.delivered = choose_delivery(rows, request.job.deliver,
+                                           weight_only=request.options.quantize.method in WEIGHT_ONLY_METHODS)
     report.artifacts = {_file_of(state, v): f"{v.name} {v.artifact.format} {v.artifact.precision}"
                         for v in _outputs_of(state)}
     return report

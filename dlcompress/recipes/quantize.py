@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from dlcompress.benchmarks.delivery import DELIVER_CHOICES
 from dlcompress.benchmarks.harness import BenchOptions
 from dlcompress.benchmarks.report import Report
 from dlcompress.exporters import ExportOptions
@@ -48,6 +49,9 @@ class QuantizeRequest:
     overwrite: bool = False
     backend: str = "onnxruntime"
     inference_precision: str | None = None
+    deliver: str = "fastest"
+    """``fastest``: a quantized model slower than the fp32 export is not delivered (the report says why);
+    ``quantized``: the quantized model is delivered whatever its speed."""
 
 
     def pipeline(self, quantize: QuantizeOptions | None = None, out: Path | None = None) -> PipelineRequest:
@@ -57,7 +61,7 @@ class QuantizeRequest:
 
         q = quantize or self.quantize
         job = JobOptions(self.model_options, self.data, self.bench, self.threads, out or self.out, self.overwrite,
-                         self.inference_precision)
+                         self.inference_precision, self.deliver)
         return PipelineRequest(self.model, ("export", "quantize"),
                                StepOptions(backend=self.backend, export=self.export, quantize=q), job,
                                command="quantize", measure_input=False, labels=("fp32", q.precision))
@@ -77,6 +81,9 @@ def quantize(request: QuantizeRequest) -> QuantizeResult:
 
     out = request.out or default_out_dir(request.model.rsplit("/", 1)[-1].replace(":", "_"))
     check_writable(out, request.overwrite)
+    if request.deliver not in DELIVER_CHOICES:
+        raise UnsupportedError(f"--deliver {request.deliver!r} is not one of {', '.join(DELIVER_CHOICES)}",
+                               "fastest (default) never delivers a quantized model slower than fp32; quantized always does")
     backend = BACKENDS.get(request.backend).require()
     zoo_spec = MODELS.get(request.model) if request.model in MODELS else None
     q = resolve_method(request.quantize, zoo_spec, str(backend.format))
