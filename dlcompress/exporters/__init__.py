@@ -8,6 +8,8 @@ if importlib.util.find_spec("openvino") is not None:  # the [openvino] extra
     from dlcompress.exporters import openvino  # noqa: F401  (registers "openvino")
 if importlib.util.find_spec("litert_torch") is not None:  # the [litert] extra
     from dlcompress.exporters import litert  # noqa: F401  (registers "litert")
+if importlib.util.find_spec("executorch") is not None:  # the [executorch] extra
+    from dlcompress.exporters import executorch  # noqa: F401  (registers "executorch")
 from dlcompress.exporters.base import EXPORTERS, Exporter, ExportOptions
 
 __all__ = ["EXPORTERS", "ExportOptions", "Exporter"]

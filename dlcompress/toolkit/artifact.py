@@ -22,6 +22,7 @@ class Format(StrEnum):
     ONNX = "onnx"
     OPENVINO = "openvino"
     LITERT = "litert"
+    EXECUTORCH = "executorch"
     KERAS = "keras"
     """A Keras file or TensorFlow SavedModel folder (the source of the formats above, never a deployment target)."""
 

@@ -64,3 +64,10 @@ BACKENDS.add("litert", Backend(
                 "int8 with litert-torch's PT2E quantizer (full-integer; --int8-io for integer-only accelerators)",
 ))
 
+
+BACKENDS.add("executorch", Backend(
+    "executorch", Format.EXECUTORCH, exporter="executorch", runtime="executorch", suffix=".pte",
+    requires=("executorch",), extra="executorch",
+    description="ExecuTorch program (.pte, batch 1) with the XNNPACK delegate, run by ExecuTorch's runtime; "
+                "int8 with PT2E and the XNNPACK quantizer (symmetric, per-channel)",
+))

@@ -17,11 +17,13 @@ RUNTIME_MODULES = {
     "onnxruntime": "dlcompress.toolkit.runtimes.onnxruntime_runtime",
     "openvino": "dlcompress.toolkit.runtimes.openvino_runtime",
     "litert": "dlcompress.toolkit.runtimes.litert_runtime",
+    "executorch": "dlcompress.toolkit.runtimes.executorch_runtime",
     "tensorflow": "dlcompress.toolkit.runtimes.tensorflow_runtime",
 }
 
 # format -> the runtime used when none is named
-DEFAULT_RUNTIME = {"torch": "torch", "onnx": "onnxruntime", "openvino": "openvino", "litert": "litert", "keras": "tensorflow"}
+DEFAULT_RUNTIME = {"torch": "torch", "onnx": "onnxruntime", "openvino": "openvino", "litert": "litert",
+                   "executorch": "executorch", "keras": "tensorflow"}
 
 
 def get_runtime(name: str) -> type[Runtime]:

@@ -176,6 +176,7 @@ QUANTIZER_MODULES = {
     "onnx (weight-only)": "dlcompress.toolkit.stages.quantize_onnx_weights",
     "openvino": "dlcompress.toolkit.stages.quantize_openvino",
     "litert": "dlcompress.toolkit.stages.quantize_litert",
+    "executorch": "dlcompress.toolkit.stages.quantize_executorch",
     "torch": "dlcompress.toolkit.stages.quantize_torch",
 }
 
