@@ -3,6 +3,7 @@
 import json
 
 import onnx
+import pytest
 
 from dlcompress.benchmarks.report import load_report
 
@@ -23,6 +24,7 @@ def test_trained_small_cnn_int8_keeps_accuracy(cli, trained_small_cnn, tmp_path)
     assert (out / "report.json").exists() and load_report(out).rows[1].precision == "int8"
 
 
+@pytest.mark.slow  # ~25 s here: real-size ResNet-18 on the bundled photos, peak memory in child processes
 def test_default_data_photos_resnet18_report_and_artifacts(cli, tmp_path):
     out = tmp_path / "r18"
     r = cli("quantize", "--model", "resnet18", "--bench-seconds", "5", "--out", out)

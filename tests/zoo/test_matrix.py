@@ -46,8 +46,8 @@ def masked(text: str | None) -> str:
     return re.sub(r"\d+(\.\d+)?(e[-+]?\d+)?", "#", text or "")
 
 
-@pytest.mark.parametrize("fmt", ["onnx", pytest.param("openvino", marks=pytest.mark.openvino),
-                                 pytest.param("litert", marks=pytest.mark.litert)])
+@pytest.mark.parametrize("fmt", ["onnx", pytest.param("openvino", marks=[pytest.mark.openvino, pytest.mark.slow]),
+                                 pytest.param("litert", marks=[pytest.mark.litert, pytest.mark.slow])])
 def test_committed_matrix_matches_the_code(fmt):
     data = committed()
     if fmt not in data["options"]["formats"]:

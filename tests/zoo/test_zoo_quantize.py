@@ -80,6 +80,7 @@ def test_detector_quantizes_backbone_and_keeps_nms_in_float(cli, tmp_path):
     assert export["params"]["route"] == "torchscript" and not export["effect"]["fallback_from"]
 
 
+@pytest.mark.slow  # ~20 s here: a real-size torchvision segmenter through quantize
 def test_segmenter_reports_pixel_agreement(cli, tmp_path):
     rep = _run(cli, tmp_path, "fcn_resnet50_tiny")
     fp32, int8 = rep["rows"]

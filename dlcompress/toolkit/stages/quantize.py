@@ -215,6 +215,19 @@ def advanced_from_flags(flags: dict[str, Any]) -> object | None:
     return next(iter(groups.values()), None)
 
 
+def reject_onnxruntime_flags(options: QuantizeOptions, backend: str, hint: str,
+                             flags: tuple[str, ...] = ("--quant-format", "--reduce-range")) -> None:
+    """Fail on ONNX Runtime quantizer flags (among ``flags``) set away from their defaults, for another backend's
+    quantizer, which would otherwise ignore them silently."""
+    defaults = QuantizeOptions()
+    fields = {"--quant-format": "quant_format", "--calibration": "calibration", "--no-per-channel": "per_channel",
+              "--reduce-range": "reduce_range"}
+    given = [f for f in flags if getattr(options, fields[f]) != getattr(defaults, fields[f])]
+    if given:
+        raise UnsupportedError(f"{', '.join(given)} {'is an option' if len(given) == 1 else 'are options'} of the "
+                               f"ONNX Runtime quantizer, not of {backend}", hint)
+
+
 def check_options(fmt: str, options: QuantizeOptions) -> None:
     """Fail before any work when ``options`` ask ``fmt``'s quantizer for something it cannot do."""
     if fmt not in QUANTIZERS:

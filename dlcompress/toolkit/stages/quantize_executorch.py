@@ -37,6 +37,7 @@ from dlcompress.toolkit.stages.quantize import (
     OPTION_CHECKS,
     QUANTIZERS,
     QuantizeOptions,
+    reject_onnxruntime_flags,
 )
 
 METHODS = ("static", "dynamic")
@@ -46,13 +47,7 @@ def check(options: QuantizeOptions) -> None:
     """Reject options the XNNPACK quantizer cannot honour instead of silently ignoring them."""
     if options.method not in METHODS:
         raise UnsupportedError(f"--method {options.method} is not available for ExecuTorch", f"use one of: {', '.join(METHODS)}")
-    defaults = QuantizeOptions()
-    ort_only = [flag for flag, value, default in (
-        ("--quant-format", options.quant_format, defaults.quant_format),
-        ("--reduce-range", options.reduce_range, defaults.reduce_range)) if value != default]
-    if ort_only:
-        raise UnsupportedError(f"{', '.join(ort_only)} {'is an option' if len(ort_only) == 1 else 'are options'} of the "
-                               "ONNX Runtime quantizer, not of ExecuTorch", "drop it; XNNPACK int8 kernels use int8 symmetric weights")
+    reject_onnxruntime_flags(options, "ExecuTorch", "drop it; XNNPACK int8 kernels use int8 symmetric weights")
     if options.calibration != "minmax":
         raise UnsupportedError(f"--calibration {options.calibration} is not available for ExecuTorch", "use minmax")
 

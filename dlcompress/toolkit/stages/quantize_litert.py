@@ -52,6 +52,7 @@ from dlcompress.toolkit.stages.quantize import (
     OPTION_CHECKS,
     QUANTIZERS,
     QuantizeOptions,
+    reject_onnxruntime_flags,
 )
 from dlcompress.toolkit.tflite_model import (
     INTEGER_TYPES,
@@ -83,13 +84,7 @@ def check(options: QuantizeOptions) -> None:
                                "(LiteRT's int8 weights)")
     if options.method not in METHODS:
         raise UnsupportedError(f"--method {options.method} is not available for LiteRT", f"use one of: {', '.join(METHODS)}")
-    defaults = QuantizeOptions()
-    ort_only = [flag for flag, value, default in (
-        ("--quant-format", options.quant_format, defaults.quant_format),
-        ("--reduce-range", options.reduce_range, defaults.reduce_range)) if value != default]
-    if ort_only:
-        raise UnsupportedError(f"{', '.join(ort_only)} {'is an option' if len(ort_only) == 1 else 'are options'} of the "
-                               "ONNX Runtime quantizer, not of LiteRT", "drop it; LiteRT int8 kernels use int8 symmetric weights")
+    reject_onnxruntime_flags(options, "LiteRT", "drop it; LiteRT int8 kernels use int8 symmetric weights")
     if options.calibration not in OBSERVERS:
         raise UnsupportedError(f"--calibration {options.calibration} is not available for LiteRT",
                                f"use one of: {', '.join(OBSERVERS)}")

@@ -43,6 +43,7 @@ from dlcompress.toolkit.stages.quantize import (
     HeldOut,
     QuantizeOptions,
     choose_group,
+    reject_onnxruntime_flags,
 )
 
 PRESETS = ("performance", "mixed")
@@ -102,16 +103,8 @@ def check(options: QuantizeOptions) -> None:
     if options.method == "int8-weights" and options.group_size not in (None, 0):
         raise UnsupportedError("NNCF compresses int8 weights per output channel, not in groups",
                                "drop --group-size, or use --method int4")
-    defaults = QuantizeOptions()
-    ort_only = [flag for flag, value, default in (
-        ("--quant-format", options.quant_format, defaults.quant_format),
-        ("--calibration", options.calibration, defaults.calibration),
-        ("--no-per-channel", options.per_channel, defaults.per_channel),
-        ("--reduce-range", options.reduce_range, defaults.reduce_range)) if value != default]
-    if ort_only:
-        raise UnsupportedError(f"{', '.join(ort_only)} {'is an option' if len(ort_only) == 1 else 'are options'} of "
-                               "the ONNX Runtime quantizer, not of OpenVINO/NNCF",
-                               "drop it; NNCF quantizes weights per channel with min-max ranges; see --preset")
+    reject_onnxruntime_flags(options, "OpenVINO/NNCF", "drop it; NNCF quantizes weights per channel with min-max "
+                             "ranges; see --preset", ("--quant-format", "--calibration", "--no-per-channel", "--reduce-range"))
 
 
 def options_from_flags(flags: dict[str, Any]) -> OpenVinoQuantizeOptions | None:
