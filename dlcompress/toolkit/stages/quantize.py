@@ -7,6 +7,7 @@ Backends register an implementation per :class:`Format` in :data:`QUANTIZERS`; O
 from __future__ import annotations
 
 import dataclasses
+import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
@@ -14,7 +15,7 @@ from typing import Any
 
 import numpy as np
 
-from dlcompress.toolkit.artifact import Artifact
+from dlcompress.toolkit.artifact import Artifact, StageRecord
 from dlcompress.toolkit.calibration import Calibration
 from dlcompress.toolkit.errors import UnsupportedError
 from dlcompress.toolkit.registry import Registry
@@ -213,6 +214,16 @@ def advanced_from_flags(flags: dict[str, Any]) -> object | None:
         raise UnsupportedError(f"{named} belong to different backends and cannot be combined",
                                "keep the flags of the --backend you quantize for")
     return next(iter(groups.values()), None)
+
+
+def quantized_file(artifact: Artifact, out_path: Path, params: dict[str, Any], precision: str, start: float) -> Artifact:
+    """The quantized artifact written at ``out_path``: a ``quantize`` record with ``params``, the size before and
+    after, and the seconds since ``start`` (``time.perf_counter()``)."""
+    before, after = artifact.size_bytes or 0, out_path.stat().st_size
+    record = StageRecord("quantize", params, {"size_bytes_before": before, "size_bytes_after": after,
+                                              "size_ratio": round(after / before, 4) if before else None},
+                         seconds=round(time.perf_counter() - start, 2))
+    return artifact.derive(record, path=out_path, precision=precision)
 
 
 def reject_onnxruntime_flags(options: QuantizeOptions, backend: str, hint: str,

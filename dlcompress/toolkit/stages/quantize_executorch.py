@@ -20,7 +20,7 @@ from typing import Any
 
 import numpy as np
 
-from dlcompress.toolkit.artifact import Artifact, Format, StageRecord
+from dlcompress.toolkit.artifact import Artifact, Format
 from dlcompress.toolkit.calibration import Calibration
 from dlcompress.toolkit.errors import QuantizationError, UnsupportedError
 from dlcompress.toolkit.executorch_lower import (
@@ -37,6 +37,7 @@ from dlcompress.toolkit.stages.quantize import (
     OPTION_CHECKS,
     QUANTIZERS,
     QuantizeOptions,
+    quantized_file,
     reject_onnxruntime_flags,
 )
 
@@ -118,11 +119,7 @@ def quantize_executorch(artifact: Artifact, options: QuantizeOptions, calibratio
     params.update(quantize_xnnpack(source, feeds, out_path, dynamic=dynamic, per_channel=options.per_channel))
     if not dynamic:
         params["calibration"] = "minmax"
-    before, after = artifact.size_bytes or 0, out_path.stat().st_size
-    record = StageRecord("quantize", params, {"size_bytes_before": before, "size_bytes_after": after,
-                                              "size_ratio": round(after / before, 4) if before else None},
-                         seconds=round(time.perf_counter() - start, 2))
-    return artifact.derive(record, path=out_path, precision=options.precision)
+    return quantized_file(artifact, out_path, params, options.precision, start)
 
 
 QUANTIZERS.add("executorch", quantize_executorch)

@@ -33,7 +33,7 @@ from typing import Any, ClassVar
 import numpy as np
 import torch
 
-from dlcompress.toolkit.artifact import Artifact, Format, StageRecord
+from dlcompress.toolkit.artifact import Artifact, Format
 from dlcompress.toolkit.calibration import Calibration
 from dlcompress.toolkit.errors import QuantizationError, UnsupportedError
 from dlcompress.toolkit.litert_convert import (
@@ -52,6 +52,7 @@ from dlcompress.toolkit.stages.quantize import (
     OPTION_CHECKS,
     QUANTIZERS,
     QuantizeOptions,
+    quantized_file,
     reject_onnxruntime_flags,
 )
 from dlcompress.toolkit.tflite_model import (
@@ -267,11 +268,7 @@ def quantize_litert(artifact: Artifact, options: QuantizeOptions, calibration: C
         params.update(weights="float16", activations="float32 (CPU kernels dequantize fp16 weights at load)", io="float32")
     else:
         params.update(_integer(source, options, calibration, out_path, _advanced(options).integer_io))
-    before, after = artifact.size_bytes or 0, out_path.stat().st_size
-    record = StageRecord("quantize", params, {"size_bytes_before": before, "size_bytes_after": after,
-                                              "size_ratio": round(after / before, 4) if before else None},
-                         seconds=round(time.perf_counter() - start, 2))
-    return artifact.derive(record, path=out_path, precision=options.precision)
+    return quantized_file(artifact, out_path, params, options.precision, start)
 
 
 def _quantize_keras(artifact: Artifact, source: Artifact, options: QuantizeOptions, calibration: Calibration | None,
@@ -288,11 +285,7 @@ def _quantize_keras(artifact: Artifact, source: Artifact, options: QuantizeOptio
     params["io"] = {"inputs": [d.lower() for d in graph.input_dtypes], "outputs": [d.lower() for d in graph.output_dtypes]}
     if options.method == "static":
         params["full_integer"] = not graph.float_activations()
-    before, after = artifact.size_bytes or 0, out_path.stat().st_size
-    record = StageRecord("quantize", params, {"size_bytes_before": before, "size_bytes_after": after,
-                                              "size_ratio": round(after / before, 4) if before else None},
-                         seconds=round(time.perf_counter() - start, 2))
-    return artifact.derive(record, path=out_path, precision=options.precision)
+    return quantized_file(artifact, out_path, params, options.precision, start)
 
 
 QUANTIZERS.add("litert", quantize_litert)
