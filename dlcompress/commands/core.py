@@ -10,6 +10,8 @@ from typing import Annotated, Optional
 import typer
 
 from dlcompress.commands.options import (
+    BACKEND_NAMES,
+    FORMAT_NAMES,
     BatchOpt,
     CalibOpt,
     DataOpt,
@@ -73,7 +75,7 @@ def quantize(
     batch: BatchOpt = 1,
     threads: ThreadsOpt = None,
     bench_seconds: SecondsOpt = 60.0,
-    backend: Annotated[str, typer.Option(help="Deployment backend: onnxruntime, openvino, litert.")] = "onnxruntime",
+    backend: Annotated[str, typer.Option(help=f"Deployment backend: {BACKEND_NAMES}.")] = "onnxruntime",
     exporter: ExporterOpt = "auto",
     opset: OpsetOpt = None,
     max_drop: Annotated[Optional[float], typer.Option("--max-drop", help="Accuracy-controlled int8 (onnxruntime, openvino): keep the held-out top-1 drop within this (0.01 = 1 point); without labels (onnxruntime) the share of fp32's predictions that change.")] = None,
@@ -167,7 +169,7 @@ def train(
 
 def export(
     model: ModelOpt,
-    format: Annotated[str, typer.Option("--format", "-f", help="Export format.")] = "onnx",
+    format: Annotated[str, typer.Option("--format", "-f", help=f"Export format: {FORMAT_NAMES}.")] = "onnx",
     weights: WeightsOpt = None,
     input_shape: ShapeOpt = None,
     mean: MeanOpt = None,
@@ -204,7 +206,7 @@ def export(
 def bench(
     paths: Annotated[Optional[list[Path]], typer.Argument(help="Model files to compare (the first is the reference); or use --model.")] = None,
     model: Annotated[Optional[str], typer.Option("--model", "-m", help="Comma-separated models to build and compare, e.g. resnet50,mobilenet_v2.")] = None,
-    backends: Annotated[str, typer.Option(help="Comma-separated: torch, onnxruntime, openvino, litert.")] = "torch,onnxruntime",
+    backends: Annotated[str, typer.Option(help=f"Comma-separated: torch, {BACKEND_NAMES}.")] = "torch,onnxruntime",
     precisions: Annotated[str, typer.Option(help="Comma-separated: fp32, int8, fp16.")] = "fp32,int8",
     devices: Annotated[str, typer.Option(help="Comma-separated: cpu (all cores), edge (one pinned core + roofline estimates), cuda.")] = "cpu",
     batch: Annotated[str, typer.Option(help="Comma-separated batch sizes, e.g. 1,8.")] = "1",

@@ -9,7 +9,13 @@ from typing import Annotated, Any, Optional
 import typer
 from rich.console import Console
 
+from dlcompress.toolkit.backends import BACKENDS
 from dlcompress.toolkit.errors import DLCompressError
+
+BACKEND_NAMES = ", ".join(BACKENDS.names())
+"""Every registered ``--backend``, for help texts (installed or not: a missing one names its extra)."""
+FORMAT_NAMES = ", ".join(dict.fromkeys(BACKENDS.get(n).exporter for n in BACKENDS.names()))
+"""Every export format a backend deploys (onnx, openvino, litert, executorch)."""
 
 
 def out_console() -> Console:

@@ -8,7 +8,7 @@ from typing import Annotated, Any, Optional
 
 import typer
 
-from dlcompress.commands.options import SaveRecipeOpt, save_recipe_of
+from dlcompress.commands.options import BACKEND_NAMES, SaveRecipeOpt, save_recipe_of
 from dlcompress.toolkit.progress import set_quiet
 
 # ---- options shared by these commands ------------------------------------------------------------------
@@ -63,7 +63,7 @@ QMethod = Annotated[str, typer.Option("--quant-method", help="static (int8, cali
 Calibration = Annotated[str, typer.Option(help="minmax, entropy or percentile.")]
 QuantFormat = Annotated[str, typer.Option("--quant-format", help="qoperator (fast on x86) or qdq.")]
 CalibSamples = Annotated[int, typer.Option("--calib-samples", min=1, help="Calibration samples from the training split.")]
-Backend = Annotated[str, typer.Option(help="Deployment backend of export/quantize: onnxruntime, openvino, litert.")]
+Backend = Annotated[str, typer.Option(help=f"Deployment backend of export/quantize: {BACKEND_NAMES}.")]
 Exporter = Annotated[str, typer.Option("--exporter", help="Export route (auto tries them in order).")]
 Opset = Annotated[Optional[int], typer.Option(help="ONNX opset (default: the exporter's).")]
 

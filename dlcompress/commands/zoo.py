@@ -10,7 +10,7 @@ import typer
 from rich.markup import escape
 
 from dlcompress.benchmarks.report import human_count
-from dlcompress.commands.options import JsonOpt, out_console
+from dlcompress.commands.options import FORMAT_NAMES, JsonOpt, out_console
 from dlcompress.toolkit.errors import DLCompressError
 
 
@@ -74,7 +74,7 @@ def zoo_show(name: Annotated[str, typer.Argument(help="Zoo entry name.")], as_js
 
 
 def zoo_matrix(
-    formats: Annotated[str, typer.Option(help="Comma-separated formats: onnx, openvino, litert.")] = "onnx,openvino,litert",
+    formats: Annotated[str, typer.Option(help=f"Comma-separated formats: {FORMAT_NAMES}.")] = "onnx,openvino,litert,executorch",
     int8: Annotated[bool, typer.Option("--int8", help="Also quantize each export and report int8 fidelity vs fp32.")] = False,
     full: Annotated[bool, typer.Option("--full", help="Real-size entries (default: each entry's tiny variant where one exists).")] = False,
     models: Annotated[str, typer.Option(help="fnmatch pattern over entry names, e.g. 'resnet*'.")] = "*",

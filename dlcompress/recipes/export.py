@@ -6,7 +6,7 @@ import dataclasses
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from dlcompress.exporters import EXPORTERS, ExportOptions
+from dlcompress.exporters import ExportOptions, exporter_for
 from dlcompress.exporters.validate import ValidationResult, validate_outputs
 from dlcompress.recipes.common import DataOptions, init_runtimes, prepare
 from dlcompress.toolkit.artifact import Artifact, Format, sibling_files
@@ -36,7 +36,7 @@ class ExportResult:
 
 def export(request: ExportRequest) -> ExportResult:
     """Export and validate; the file is written atomically (kept even when outside tolerance, and said so)."""
-    exporter = EXPORTERS.get(request.format)
+    exporter = exporter_for(request.format)
     out = request.out or Path(f"{request.model.rsplit('/', 1)[-1].replace(':', '_')}{exporter.suffix}")
     check_writable(out, request.overwrite)
     options = init_runtimes(None)

@@ -42,7 +42,7 @@ SCHEMA = "dlcompress.zoo-matrix"
 STATUSES = ("validated", "outside-tolerance", "failed", "unavailable")
 CALIBRATION_SAMPLES = 16
 FIDELITY_SAMPLES = 16
-PACKAGES = ("torch", "onnxruntime", "openvino", "nncf", "litert-torch", "ai-edge-litert")
+PACKAGES = ("torch", "onnxruntime", "openvino", "nncf", "litert-torch", "ai-edge-litert", "executorch")
 
 
 @dataclass(frozen=True)
@@ -50,7 +50,7 @@ class MatrixOptions:
     """Which formats and entries. Default entries: each entry's tiny variant where one is registered, else the
     entry itself; ``full``: every real-size entry. ``models``: an fnmatch pattern over entry names."""
 
-    formats: tuple[str, ...] = ("onnx", "openvino", "litert")
+    formats: tuple[str, ...] = ("onnx", "openvino", "litert", "executorch")
     int8: bool = False
     full: bool = False
     models: str = "*"

@@ -9,6 +9,7 @@ from dlcompress.toolkit.devices import cpu_info
 from tests.checks import check_latency_summary
 
 
+@pytest.mark.slow  # issue 9: a heavy end-to-end run, in CI's slow step so the default command stays under 15 min
 def test_bench_matrix_outputs_and_gates(cli, trained_small_cnn, tmp_path):
     out = tmp_path / "b"
     r = cli("bench", "--model", "small_cnn", "--weights", trained_small_cnn, "--backends", "torch,onnxruntime",
@@ -86,6 +87,7 @@ def test_bench_bad_inputs(cli, tmp_path):
     assert not (tmp_path / "x").exists()
 
 
+@pytest.mark.slow  # issue 9: a heavy end-to-end run, in CI's slow step so the default command stays under 15 min
 def test_torch_int8_is_measured_on_a_three_channel_model(cli, tmp_path):
     """PT2E + X86InductorQuantizer lowered by torch.compile: built, evaluated and timed like any variant
     (small_cnn's 1-channel stem trips Inductor's qconv lowering, so a 3-channel tiny ResNet is used)."""

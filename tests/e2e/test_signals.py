@@ -30,7 +30,8 @@ def _wait_for_staging(proc: subprocess.Popen, parent: Path, name: str, limit: fl
     return []
 
 
-@pytest.mark.parametrize("signum, code", [(signal.SIGTERM, 128 + signal.SIGTERM), (signal.SIGINT, 130)],
+@pytest.mark.parametrize("signum, code", [(signal.SIGTERM, 128 + signal.SIGTERM),
+                                          pytest.param(signal.SIGINT, 130, marks=pytest.mark.slow)],
                          ids=["sigterm", "sigint"])
 def test_a_signal_mid_quantize_leaves_no_output_and_no_partial_folder(tmp_path, signum, code):
     out = tmp_path / "job"

@@ -46,6 +46,7 @@ def fashion_npz(tmp_path_factory):
     return path
 
 
+@pytest.mark.slow  # the real MiniLM; issue 9: a heavy end-to-end run, in CI's slow step so the default command stays under 15 min
 def test_quantize_minilm_on_a_txt_file(cli, minilm_folder, sentences_txt, tmp_path):
     out = tmp_path / "q"
     r = cli("quantize", "--model", minilm_folder, "--data", sentences_txt, *QUICK, "--out", out, "--json")
@@ -131,6 +132,7 @@ def test_missing_and_empty_files(cli, tmp_path):
                           out, "empty.jsonl is empty")
 
 
+@pytest.mark.slow  # the real MiniLM in a subprocess; issue 9: a heavy end-to-end run, in CI's slow step so the default command stays under 15 min
 def test_a_named_column_that_is_missing(minilm_folder, tmp_path):
     """In a process of its own: in-process, the libraries' first-import warnings and transformers' progress bar
     reach the captured stderr, which the CLI sends to its log."""

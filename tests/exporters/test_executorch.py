@@ -91,6 +91,7 @@ def test_fp32_export_validates_against_torch_and_loops_batches(trained):
     rt.close()
 
 
+@pytest.mark.slow  # issue 9: a heavy end-to-end run, in CI's slow step so the default command stays under 15 min
 def test_static_int8_keeps_accuracy_on_real_data_and_is_smaller(trained, tmp_path):
     torch_art, fp32 = trained
     calib, _ = fashion(64, "train", 16)
@@ -151,3 +152,19 @@ def test_missing_extra_is_one_line_exit_2(cli, monkeypatch, tmp_path):
     r = cli("quantize", "--model", "small_cnn", "--backend", "executorch", "--out", tmp_path / "q")
     assert r.code == 2 and "pip install 'dlcompress[executorch]'" in r.err
     assert len([ln for ln in r.err.splitlines() if ln.strip()]) <= 2, r.err
+
+
+def test_export_format_without_extra_names_the_extra(cli, monkeypatch, tmp_path):
+    """``export --format executorch`` where the extra is missing: its exporter is not registered, and the
+    line says how to install it, not "unknown export format"."""
+    import importlib.util
+
+    from dlcompress.exporters import EXPORTERS
+
+    real = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None if name == "executorch" else real(name, *a))
+    EXPORTERS._ensure_loaded()
+    monkeypatch.delitem(EXPORTERS._entries, "executorch")
+    r = cli("export", "--model", "small_cnn", "--format", "executorch", "--out", tmp_path / "m.pte")
+    assert r.code == 2 and "pip install 'dlcompress[executorch]'" in r.err and "unknown" not in r.err, r.err
+    assert not (tmp_path / "m.pte").exists()

@@ -115,6 +115,7 @@ def resnet18_lite(tmp_path_factory):  # noqa: ANN001, ANN201
     return art, export(art, tmp_path_factory.mktemp("r18") / "r18.tflite")
 
 
+@pytest.mark.slow  # real-size ResNet-18; issue 9: a heavy end-to-end run, in CI's slow step so the default command stays under 15 min
 def test_resnet18_export_validates_and_resizes(resnet18_lite):
     art, lite = resnet18_lite
     rt = open_runtime(lite, OPTIONS)
@@ -214,6 +215,7 @@ def test_dynamic_range_int8_keeps_accuracy(trained_small_cnn, tmp_path):
     assert abs(acc[0] - acc[1]) <= 0.01
 
 
+@pytest.mark.slow  # issue 9: a heavy end-to-end run, in CI's slow step so the default command stays under 15 min
 def test_cli_quantize_int8_io_keeps_accuracy_and_edgetpu_check(cli, trained_small_cnn, tmp_path):
     """Acceptance on real data: full-int8 with int8 I/O keeps top-1 within 1 point; the Edge TPU check maps it."""
     from dlcompress.toolkit.tflite_model import read_graph

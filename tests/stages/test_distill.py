@@ -111,6 +111,7 @@ def _distill_cli(cli, teacher_ckpt, out, *extra):
                "--bench-seconds", "1", "--out", out, "--json", *extra)
 
 
+@pytest.mark.slow  # two DDP processes; issue 9: a heavy end-to-end run, in CI's slow step so the default command stays under 15 min
 def test_two_processes_give_the_same_kind_of_result(cli, trained_small_cnn, tmp_path):
     """--nproc 2: DDP (gloo) over two local processes started with torchrun's environment variables."""
     results = {}
@@ -129,6 +130,7 @@ def test_two_processes_give_the_same_kind_of_result(cli, trained_small_cnn, tmp_
     assert "data_parallel" not in results[1][2]["effect"]
 
 
+@pytest.mark.slow  # torchrun; issue 9: a heavy end-to-end run, in CI's slow step so the default command stays under 15 min
 def test_under_torchrun(trained_small_cnn, tmp_path):
     """Launched by torchrun itself: every rank trains, only rank 0 prints and writes."""
     out = tmp_path / "tr"

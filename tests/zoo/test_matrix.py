@@ -47,7 +47,8 @@ def masked(text: str | None) -> str:
 
 
 @pytest.mark.parametrize("fmt", ["onnx", pytest.param("openvino", marks=[pytest.mark.openvino, pytest.mark.slow]),
-                                 pytest.param("litert", marks=[pytest.mark.litert, pytest.mark.slow])])
+                                 pytest.param("litert", marks=[pytest.mark.litert, pytest.mark.slow]),
+                                 pytest.param("executorch", marks=[pytest.mark.executorch, pytest.mark.slow])])
 def test_committed_matrix_matches_the_code(fmt):
     data = committed()
     if fmt not in data["options"]["formats"]:
