@@ -68,3 +68,47 @@ def test_prepared_images_calibrate_on_real_training_images_with_the_models_trans
     raw = prepared.data.train.head(20).batch(list(range(8)))
     np.testing.assert_allclose(batches[0]["input"], prepared.transform(raw))
     assert prepared.feeds("train", 20, 8)[0]["input"].shape == batches[0]["input"].shape
+
+
+def _conv_onnx(path, batch: str | int) -> None:  # noqa: ANN001
+    import onnx
+    from onnx import TensorProto, helper, numpy_helper
+
+    rng = np.random.default_rng(0)
+    w = numpy_helper.from_array(rng.standard_normal((4, 3, 3, 3)).astype(np.float32), "w")
+    graph = helper.make_graph(
+        [helper.make_node("Conv", ["x", "w"], ["c"]), helper.make_node("Relu", ["c"], ["y"])], "g",
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, [batch, 3, 8, 8])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, [batch, 4, 6, 6])], [w])
+    onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)]), str(path))
+
+
+def test_onnx_calibration_one_item_at_a_time_gives_the_same_ranges(tmp_path):
+    """ORT calibrates a symbolic-batch model item by item (its session then holds one item's activations):
+    the quantized model is the same as from whole batches; a fixed-batch model keeps its batches."""
+    import onnx
+    from onnxruntime.quantization import QuantFormat, QuantType, quantize_static
+
+    from dlcompress.toolkit.stages.quantize_onnx import (
+        _reader,
+        single_items,
+        symbolic_batch,
+    )
+
+    model = tmp_path / "m.onnx"
+    _conv_onnx(model, "batch")
+    _conv_onnx(tmp_path / "fixed.onnx", 8)
+    assert symbolic_batch(model) and not symbolic_batch(tmp_path / "fixed.onnx")
+    rng = np.random.default_rng(1)
+    feeds = [{"x": rng.standard_normal((8, 3, 8, 8)).astype(np.float32) * (i + 1)} for i in range(3)]
+    items = list(single_items(feeds))
+    assert len(items) == 24 and all(f["x"].shape == (1, 3, 8, 8) for f in items)
+    np.testing.assert_array_equal(np.concatenate([f["x"] for f in items]), np.concatenate([f["x"] for f in feeds]))
+    scales = []
+    for one in (False, True):
+        out = tmp_path / f"q{one}.onnx"
+        quantize_static(str(model), str(out), _reader(feeds, one), quant_format=QuantFormat.QOperator,
+                        activation_type=QuantType.QUInt8, weight_type=QuantType.QInt8)
+        scales.append({t.name: onnx.numpy_helper.to_array(t).tolist() for t in onnx.load(str(out)).graph.initializer
+                       if "scale" in t.name or "zero_point" in t.name})
+    assert scales[0] and scales[0] == scales[1]

