@@ -85,6 +85,7 @@ def quantize(
     inference_precision: Annotated[Optional[str], typer.Option("--inference-precision", help="OpenVINO compute precision for evaluation and timing: f32 (default), bf16, f16, default (the CPU's choice). Validation always uses f32.")] = None,
     int8_io: Annotated[bool, typer.Option("--int8-io", help="Full-int8 model with int8 inputs and outputs, as integer-only accelerators (Edge TPU, NPUs) need (litert). Default: float I/O.")] = False,
     deliver: Annotated[str, typer.Option("--deliver", help="Which model the job delivers: fastest (default: never a quantized model slower than the fp32 export; the report says why) or quantized (whatever its speed).")] = "fastest",
+    bundle: Annotated[bool, typer.Option("--bundle", help="Also write the delivered model's mobile bundle: bundle.json (inputs, outputs, int8 I/O scales and zero points, normalisation, labels) and a usage snippet (Kotlin for LiteRT, C++ for ExecuTorch) under snippets/.")] = False,
     out: Annotated[Optional[Path], typer.Option(help="Output folder (default: dlcompress-out/<model>-<time>/).")] = None,
     overwrite: OverwriteOpt = False,
     save_recipe: SaveRecipeOpt = None,
@@ -113,7 +114,7 @@ def quantize(
                                  ratio=ratio, embeddings=embeddings),
         bench=BenchOptions(batch=batch, max_seconds=bench_seconds), export=ExportOptions(route=exporter, opset=opset),
         threads=threads, out=out, overwrite=overwrite, backend=backend, inference_precision=inference_precision,
-        deliver=deliver,
+        deliver=deliver, bundle=bundle,
     )
     save_recipe_of(request, save_recipe)
     result = run(request)

@@ -97,6 +97,9 @@ class JobOptions:
     deliver: str = "fastest"
     """Which snapshot a job ending in ``quantize`` delivers: ``fastest`` (never a quantized model slower than its
     fp32 export) or ``quantized`` (the last one, whatever its speed)."""
+    bundle: bool = False
+    """Write the mobile bundle (``bundle.json`` + a usage snippet, :mod:`dlcompress.exporters.bundle`) of the
+    delivered file into the output folder."""
 
 
 @dataclass(frozen=True)
@@ -265,12 +268,32 @@ def _run(request: PipelineRequest, kinds: list[PipelineStep], out: Path, paralle
             if variant.artifact.format is Format.TORCH:
                 _save_torch(state, name, variant.artifact)
         report = _measure(state)
+        if job.bundle:
+            _write_bundle(state, report)
         lineage = {_file_of(state, v): v.artifact.lineage_json() for v in _outputs_of(state)}
         write_report(report, folder, lineage)
         if request.measure_input:
             with (folder / "report.md").open("a") as f:
                 f.write(steps_markdown(report, state.variants))
     return PipelineResult(report, out, state.current, variants=state.variants)
+
+
+def _write_bundle(state: PipelineState, report: Report) -> None:
+    """The delivered file's mobile bundle; said in the report's artifacts and on the terminal."""
+    from dlcompress.exporters.bundle import image_preprocess, write_bundle
+
+    delivered = report.delivered.get("file")
+    variant = next((v for v in _outputs_of(state) if v.artifact.path is not None and v.artifact.path.name == delivered), None)
+    if variant is None:
+        _note_once(state, "--bundle: no exported file was delivered, so no bundle was written")
+        return
+    t, data = state.prepared.transform, state.prepared.data
+    pre = image_preprocess(t.size, t.channels, t.mean, t.std, t.channels_last) if t is not None else None
+    names = getattr(data, "class_names", None) if state.prepared.labelled else None
+    manifest, code = write_bundle(variant.artifact, state.folder, pre, names)  # type: ignore[arg-type]
+    report.artifacts[manifest.name] = f"mobile bundle of {delivered}"
+    report.artifacts[f"{code.parent.name}/{code.name}"] = f"usage snippet for {delivered}"
+    step(f"bundle: {manifest.name} and {code.parent.name}/{code.name} for {delivered}")
 
 
 def _outputs_of(state: PipelineState) -> list[Variant]:

@@ -52,6 +52,8 @@ class QuantizeRequest:
     deliver: str = "fastest"
     """``fastest``: a quantized model slower than the fp32 export is not delivered (the report says why);
     ``quantized``: the quantized model is delivered whatever its speed."""
+    bundle: bool = False
+    """Also write the delivered file's mobile bundle (``bundle.json`` + a usage snippet)."""
 
 
     def pipeline(self, quantize: QuantizeOptions | None = None, out: Path | None = None) -> PipelineRequest:
@@ -61,7 +63,7 @@ class QuantizeRequest:
 
         q = quantize or self.quantize
         job = JobOptions(self.model_options, self.data, self.bench, self.threads, out or self.out, self.overwrite,
-                         self.inference_precision, self.deliver)
+                         self.inference_precision, self.deliver, self.bundle)
         return PipelineRequest(self.model, ("export", "quantize"),
                                StepOptions(backend=self.backend, export=self.export, quantize=q), job,
                                command="quantize", measure_input=False, labels=("fp32", q.precision))

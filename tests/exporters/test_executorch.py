@@ -123,13 +123,16 @@ def test_cli_quantize_writes_both_rows(cli, trained_small_cnn, tmp_path):
     out = tmp_path / "q"
     r = cli("quantize", "--model", "small_cnn", "--weights", trained_small_cnn, "--data", "fashion-mnist",
             "--backend", "executorch", "--calib-samples", "64", "--eval-samples", "300", "--bench-seconds", "1",
-            "--out", out, "--json")
+            "--deliver", "quantized", "--bundle", "--out", out, "--json")
     assert r.code == 0, r.err
     fp32, int8 = json.loads(r.out)["rows"]
     assert (fp32["format"], fp32["status"], int8["format"], int8["precision"]) == ("executorch", "validated", "executorch", "int8")
     assert fp32["execution"]["runtime"] == int8["execution"]["runtime"] == "executorch"
     assert abs(int8["metric"]["value"] - fp32["metric"]["value"]) <= 0.02
     assert {p.name for p in out.iterdir()} >= {"model.pte", "model.int8.pte", "report.json", "lineage.json"}
+    bundle = json.loads((out / "bundle.json").read_text())
+    assert (bundle["model"], bundle["format"], bundle["inputs"][0]["shape"]) == ("model.int8.pte", "executorch", [1, 1, 28, 28])
+    assert "{1, 1, 28, 28}" in (out / "snippets" / "executorch_main.cpp").read_text()
 
 
 def test_untraceable_model_is_one_line_exit_2(cli, tmp_path):
@@ -168,3 +171,13 @@ def test_export_format_without_extra_names_the_extra(cli, monkeypatch, tmp_path)
     r = cli("export", "--model", "small_cnn", "--format", "executorch", "--out", tmp_path / "m.pte")
     assert r.code == 2 and "pip install 'dlcompress[executorch]'" in r.err and "unknown" not in r.err, r.err
     assert not (tmp_path / "m.pte").exists()
+
+
+def test_bundle_reads_the_program_back(trained, tmp_path):
+    """The .pte's tensors come from the ExecuTorch method's own metadata, named as the spec names them."""
+    from dlcompress.exporters.bundle import write_bundle
+
+    manifest, code = write_bundle(trained[1], tmp_path)
+    m = json.loads(manifest.read_text())
+    assert m["inputs"] == [{"name": "input", "shape": [1, 1, 28, 28], "dtype": "float32", "scale": None, "zero_point": None}]
+    assert m["outputs"][0]["shape"] == [1, 10] and m["preprocess"]["kind"] == "raw" and code.name == "executorch_main.cpp"

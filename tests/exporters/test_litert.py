@@ -222,7 +222,8 @@ def test_cli_quantize_int8_io_keeps_accuracy_and_edgetpu_check(cli, trained_smal
 
     out = tmp_path / "q"
     r = cli("quantize", "--model", "small_cnn", "--weights", trained_small_cnn, "--data", "fashion-mnist",
-            "--backend", "litert", "--int8-io", "--eval-samples", "2000", "--bench-seconds", "2", "--out", out, "--json")
+            "--backend", "litert", "--int8-io", "--eval-samples", "2000", "--bench-seconds", "2", "--deliver", "quantized",
+            "--bundle", "--out", out, "--json")
     assert r.code == 0, r.err
     report = json.loads(r.out)
     fp32, int8 = report["rows"]
@@ -234,6 +235,17 @@ def test_cli_quantize_int8_io_keeps_accuracy_and_edgetpu_check(cli, trained_smal
     graph = read_graph(out / "model.int8.tflite")
     assert graph.input_dtypes == ["INT8"] and graph.output_dtypes == ["INT8"]
     assert int8["execution"]["io"] == "int8"  # the runtime quantized the float feeds itself
+
+    # --bundle: the manifest an app needs gives the int8 I/O scale and zero point the interpreter reports
+    from ai_edge_litert.interpreter import Interpreter
+
+    bundle = json.loads((out / "bundle.json").read_text())
+    detail = Interpreter(model_path=str(out / "model.int8.tflite")).get_input_details()[0]
+    assert bundle["model"] == "model.int8.tflite" and bundle["integer_io"]
+    assert bundle["inputs"][0]["dtype"] == "int8" and bundle["inputs"][0]["zero_point"] == detail["quantization"][1]
+    assert bundle["inputs"][0]["scale"] == pytest.approx(detail["quantization"][0])
+    assert len(bundle["labels"]) == 10 and bundle["labels"][0] == "T-shirt/top"
+    assert "bundle.json" in report["artifacts"] and f"{detail['quantization'][0]:.8g}f" in (out / "snippets/LiteRT.kt").read_text()
 
     r = cli("edgetpu-check", out / "model.int8.tflite", "--json")
     assert r.code == 0, r.err
@@ -325,3 +337,19 @@ def test_padv2_with_zero_point_becomes_pad_exactly(tmp_path, cli):
     assert check["ops"][check["tpu_ops"]]["op"] == "PADV2"  # the documented table has PAD, not PADV2
     check = json.loads(cli("edgetpu-check", fixed, "--json").out)
     assert check["cpu_ops"] == 0 and check["integer_io"]
+
+
+def test_bundle_reads_the_tflite_back(small_int8, tmp_path):
+    """The mobile bundle of a float-I/O int8 .tflite: tensors as the interpreter reports them (no scales: the
+    app feeds floats), the image preprocessing, labels in output order, and a Kotlin snippet sized to them."""
+    from dlcompress.exporters.bundle import image_preprocess, write_bundle
+
+    labels = tuple(f"class {i}" for i in range(10))
+    manifest, code = write_bundle(small_int8, tmp_path, image_preprocess((28, 28), 1, None, None, False), labels)
+    m = json.loads(manifest.read_text())
+    assert (m["schema"], m["format"], m["precision"], m["model"]) == ("dlcompress.bundle", "litert", "int8", "m.int8.tflite")
+    assert m["inputs"] == [{"name": "input", "shape": [1, 1, 28, 28], "dtype": "float32", "scale": None, "zero_point": None}]
+    assert m["outputs"][0]["name"] == "logits" and m["outputs"][0]["shape"] == [1, 10] and not m["integer_io"]
+    assert m["labels"] == list(labels) and m["preprocess"]["size"] == [28, 28] and m["snippet"] == "snippets/LiteRT.kt"
+    kotlin = code.read_text()
+    assert code.name == "LiteRT.kt" and "allocateDirect(784 * 4)" in kotlin and "FloatArray(10)" in kotlin
