@@ -13,6 +13,7 @@ A recipe::
     backends: [onnxruntime, openvino]   # one run per backend, compared in one report
     bench: {max_seconds: 10}
     gates: {max_drop: 0.01, min_speedup: 1.2}
+    deliver: fastest                 # or quantized (as --deliver); bundle: true writes the mobile bundle
 
 The options of a step are those of its command (``dlcompress quantize --help`` ...), with underscores:
 ``prune`` (+ ``finetune:`` training options), ``depthwise``, ``distill`` (+ ``train:``, ``teacher:``,
@@ -29,6 +30,7 @@ from typing import Any
 
 import yaml
 
+from dlcompress.benchmarks.delivery import DELIVER_CHOICES
 from dlcompress.benchmarks.gates import Gates
 from dlcompress.benchmarks.harness import BenchOptions
 from dlcompress.exporters import ExportOptions
@@ -60,7 +62,7 @@ from dlcompress.toolkit.stages.quantize import QuantizeOptions
 from dlcompress.toolkit.training import TrainOptions
 
 TOP_KEYS = ("model", "weights", "input_shape", "mean", "std", "task", "tokenizer", "data", "steps", "backends",
-            "device", "bench", "gates", "threads", "inference_precision", "out")
+            "device", "bench", "gates", "threads", "inference_precision", "deliver", "bundle", "out")
 STEP_OPTIONS: dict[str, type] = {"prune": PruneOptions, "depthwise": DepthwiseOptions, "distill": DistillOptions,
                                  "export": ExportOptions, "quantize": QuantizeOptions}
 STEP_EXTRAS: dict[str, dict[str, type | None]] = {
@@ -239,10 +241,17 @@ def from_data(data: Any, source: str = "<recipe>") -> Recipe:
     if threads is not None and (not isinstance(threads, int) or isinstance(threads, bool) or threads < 1):
         raise RecipeError(("threads",), f"must be a whole number >= 1, got {threads!r}")
     out = Path(_text(data, "out")) if data.get("out") else None
+    deliver = _text(data, "deliver") or "fastest"
+    if deliver not in DELIVER_CHOICES:
+        raise RecipeError(("deliver",), f"{deliver!r} is not one of {', '.join(DELIVER_CHOICES)}")
+    bundle = data.get("bundle", False)
+    if not isinstance(bundle, bool):
+        raise RecipeError(("bundle",), f"must be true or false, got {bundle!r}")
     requests = []
     for backend in backends:
         step_options = dataclasses.replace(options, backend=backend, device=device)
-        job = JobOptions(model_options, data_options, bench, threads, out, False, _text(data, "inference_precision"))
+        job = JobOptions(model_options, data_options, bench, threads, out, False, _text(data, "inference_precision"),
+                         deliver, bundle)
         first_export = steps[0] == "export"
         labels = tuple("fp32" if s == "export" else (options.quantize.precision if s == "quantize" else s) for s in steps) \
             if first_export and len(set(steps)) == len(steps) else None
@@ -417,6 +426,10 @@ def recipe_of(request: PipelineRequest, gates: Gates | None = None) -> dict[str,
         out["threads"] = job.threads
     if job.inference_precision:
         out["inference_precision"] = job.inference_precision
+    if job.deliver != "fastest":
+        out["deliver"] = job.deliver
+    if job.bundle:
+        out["bundle"] = True
     return out
 
 

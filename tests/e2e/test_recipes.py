@@ -219,3 +219,19 @@ def test_set_forms():
     assert [r.options.backend for r in recipe.requests] == ["onnxruntime", "openvino"]
     with pytest.raises(DLCompressError, match="appears twice"):
         parse_recipe("model: m\nsteps: [{prune: {ratio: 0.1}}, {prune: {ratio: 0.2}}, export]\n")
+
+
+def test_deliver_and_bundle_round_trip_and_are_checked():
+    """``deliver`` and ``bundle`` reach the job and are written back by --save-recipe; bad values name the key."""
+    from dlcompress.recipes.recipe_file import recipe_of
+
+    recipe = parse_recipe("model: small_cnn\nsteps: [export, quantize]\ndeliver: quantized\nbundle: true\n", "r.yaml")
+    job = recipe.requests[0].job
+    assert (job.deliver, job.bundle) == ("quantized", True)
+    back = recipe_of(recipe.requests[0])
+    assert (back["deliver"], back["bundle"]) == ("quantized", True)
+    assert "deliver" not in recipe_of(parse_recipe("model: small_cnn\nsteps: [export, quantize]\n").requests[0])
+    with pytest.raises(DLCompressError, match=r"r.yaml:3: deliver: 'fast' is not one of fastest, quantized"):
+        parse_recipe("model: small_cnn\nsteps: [export, quantize]\ndeliver: fast\n", "r.yaml")
+    with pytest.raises(DLCompressError, match="bundle: must be true or false"):
+        parse_recipe("model: small_cnn\nsteps: [export, quantize]\nbundle: 3\n", "r.yaml")
