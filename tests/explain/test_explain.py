@@ -135,3 +135,25 @@ def test_the_python_api_takes_the_same_job(explained, trained_small_cnn, tmp_pat
     assert result.report["models"]["model.onnx"] == "onnx"
     assert summary(result.report, "lime", "model.onnx")["spearman"] >= 0.95
     assert {row["method"] for row in result.report["summary"]} == {"lime"}
+
+
+@pytest.mark.slow  # two exports and LIME/SHAP through two more runtimes
+@pytest.mark.openvino
+@pytest.mark.litert
+def test_openvino_and_litert_files_are_explained_through_their_runtimes(cli, trained_small_cnn, tmp_path):
+    """--compare with an OpenVINO IR and a LiteRT flatbuffer of the same network: each runs in its own runtime
+    and its LIME and SHAP maps match fp32's (the same weights, up to float rounding)."""
+    files = {"openvino": tmp_path / "m.xml", "litert": tmp_path / "m.tflite"}
+    for fmt, path in files.items():
+        r = cli("export", "--model", "small_cnn", "--weights", trained_small_cnn, "--data", "fashion-mnist",
+                "--format", fmt, "--out", path)
+        assert r.code == 0, r.err
+    r = cli("explain", "--model", "small_cnn", "--weights", trained_small_cnn, "--data", "fashion-mnist",
+            "--compare", files["openvino"], "--compare", files["litert"], "--methods", "lime,shap",
+            "--images", "2", "--samples", "60", "--out", tmp_path / "o", "--json")
+    assert r.code == 0, r.err
+    report = json.loads(r.out)
+    assert report["models"]["m.xml"] == "openvino" and report["models"]["m.tflite"] == "litert"
+    for name in ("m.xml", "m.tflite"):
+        for method in ("lime", "shap"):
+            assert summary(report, method, name)["spearman"] >= 0.95, (name, method, summary(report, method, name))
