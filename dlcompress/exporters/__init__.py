@@ -11,16 +11,15 @@ if importlib.util.find_spec("litert_torch") is not None:  # the [litert] extra
 if importlib.util.find_spec("executorch") is not None:  # the [executorch] extra
     from dlcompress.exporters import executorch  # noqa: F401  (registers "executorch")
 from dlcompress.exporters.base import EXPORTERS, Exporter, ExportOptions
-from dlcompress.toolkit.backends import BACKENDS
+from dlcompress.toolkit.backends import backend_for
 
 
 def exporter_for(fmt: str) -> Exporter:
     """The exporter of ``fmt``. A known format whose extra is not installed raises the backend's install hint
     (``pip install 'dlcompress[executorch]'``) rather than "unknown export format"."""
-    if fmt not in EXPORTERS:
-        for name in BACKENDS.names():
-            if BACKENDS.get(name).exporter == fmt:
-                BACKENDS.get(name).require()
+    backend = backend_for(fmt)
+    if fmt not in EXPORTERS and backend is not None:
+        backend.require()
     return EXPORTERS.get(fmt)
 
 

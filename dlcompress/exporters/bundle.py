@@ -9,11 +9,13 @@ method's metadata, the ONNX graph, the OpenVINO model), so the manifest says wha
 from __future__ import annotations
 
 import json
+import math
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
 from dlcompress.toolkit.artifact import Artifact, Format
+from dlcompress.toolkit.data import ImageTransform
 from dlcompress.toolkit.errors import UnsupportedError
 from dlcompress.toolkit.outputs import atomic_file
 
@@ -69,9 +71,9 @@ def _litert_io(path: Path) -> tuple[list[TensorIO], list[TensorIO]]:
 
 
 def _executorch_io(path: Path) -> tuple[list[TensorIO], list[TensorIO]]:
-    from dlcompress.toolkit.runtimes.executorch_runtime import _method
+    from dlcompress.toolkit.runtimes.executorch_runtime import load_method
 
-    meta = _method(path, 1).metadata
+    meta = load_method(path, 1).metadata
 
     def one(kind: str, t: Any, i: int) -> TensorIO:
         return TensorIO(f"{kind}{i}", [int(s) for s in t.sizes()], EXECUTORCH_DTYPES.get(int(t.dtype()), str(t.dtype())))
@@ -82,17 +84,12 @@ def _executorch_io(path: Path) -> tuple[list[TensorIO], list[TensorIO]]:
 
 def _onnx_io(path: Path) -> tuple[list[TensorIO], list[TensorIO]]:
     import onnx
-    from onnx import helper
 
-    graph = onnx.load(str(path), load_external_data=False).graph
-    weights = {i.name for i in graph.initializer}
+    from dlcompress.toolkit.loaders.onnx_file import graph_signature
 
-    def one(v: Any) -> TensorIO:
-        t = v.type.tensor_type
-        shape = [d.dim_value if d.dim_value else (d.dim_param or "?") for d in t.shape.dim]
-        return TensorIO(v.name, shape, str(helper.tensor_dtype_to_np_dtype(t.elem_type)))
-
-    return [one(v) for v in graph.input if v.name not in weights], [one(v) for v in graph.output]
+    inputs, outputs = graph_signature(onnx.load(str(path), load_external_data=False))
+    return ([TensorIO(t.name, list(t.shape), t.dtype) for t in inputs],
+            [TensorIO(t.name, list(t.shape), t.dtype) for t in outputs])
 
 
 def _openvino_io(path: Path) -> tuple[list[TensorIO], list[TensorIO]]:
@@ -127,18 +124,19 @@ def manifest(artifact: Artifact, preprocess: dict[str, Any] | None = None,
     }
 
 
-def image_preprocess(size: tuple[int, int], channels: int, mean: tuple[float, ...] | None,
-                     std: tuple[float, ...] | None, channels_last: bool) -> dict[str, Any]:
-    """What dlcompress's own image transform does, for an app to repeat: decode to RGB (or gray), resize so
-    the image covers ``size`` keeping its aspect, center-crop, scale to [0, 1], then ``(x - mean) / std``."""
-    return {"kind": "image", "size": list(size), "channels": channels, "color": "gray" if channels == 1 else "RGB",
+def image_preprocess(transform: ImageTransform) -> dict[str, Any]:
+    """What ``transform`` (dlcompress's own image transform) does, for an app to repeat: decode to RGB (or
+    gray), resize so the image covers its size keeping the aspect, center-crop, scale to [0, 1], then
+    ``(x - mean) / std``."""
+    t = transform
+    return {"kind": "image", "size": list(t.size), "channels": t.channels, "color": "gray" if t.channels == 1 else "RGB",
             "resize": "cover then center-crop (aspect kept)", "scale": 1 / 255,
-            "mean": list(mean) if mean is not None else None, "std": list(std) if std is not None else None,
-            "layout": "NHWC" if channels_last else "NCHW"}
+            "mean": list(t.mean) if t.mean is not None else None, "std": list(t.std) if t.std is not None else None,
+            "layout": "NHWC" if t.channels_last else "NCHW"}
 
 
 def _postprocess(task: str, outputs: list[TensorIO], labels: tuple[str, ...] | None) -> dict[str, Any]:
-    if task == "image-classification" or task.endswith("classification"):
+    if task.endswith("classification"):
         return {"kind": "classification", "output": outputs[0].name if outputs else None,
                 "note": "logits: the class is the argmax (softmax for probabilities)" + ("; names in labels" if labels else "")}
     if "detection" in task:
@@ -249,10 +247,8 @@ def _python(m: dict[str, Any]) -> str:
 
 
 def _count(shape: list[int | str]) -> int:
-    n = 1
-    for s in shape:
-        n *= s if isinstance(s, int) else 1
-    return n
+    """Elements of one item: symbolic dims count as 1 (the snippets feed batch 1)."""
+    return math.prod(s for s in shape if isinstance(s, int))
 
 
 def write_bundle(artifact: Artifact, folder: Path, preprocess: dict[str, Any] | None = None,

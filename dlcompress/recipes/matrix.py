@@ -22,7 +22,7 @@ from dlcompress.exporters import ExportOptions
 from dlcompress.recipes.common import DataOptions, Prepared, init_runtimes, prepare
 from dlcompress.recipes.export_steps import export_validated
 from dlcompress.toolkit.artifact import Format
-from dlcompress.toolkit.backends import BACKENDS, Backend
+from dlcompress.toolkit.backends import Backend, backend_for
 from dlcompress.toolkit.errors import (
     DatasetError,
     DLCompressError,
@@ -115,11 +115,6 @@ def select_entries(options: MatrixOptions) -> list[ModelSpec]:
     everything = [MODELS.get(n) for n in MODELS.names()]
     has_tiny = {s.card.tiny_of for s in everything if s.card.tiny_of}
     return [s for s in specs if s.card.tiny_of is not None or s.name not in has_tiny]
-
-
-def backend_for(fmt: str) -> Backend | None:
-    """The first registered backend that deploys ``fmt``."""
-    return next((BACKENDS.get(n) for n in BACKENDS.names() if str(BACKENDS.get(n).format) == fmt), None)
 
 
 # -------------------------------------------------------------------------------------------------- cells

@@ -287,9 +287,9 @@ def _write_bundle(state: PipelineState, report: Report) -> None:
     if variant is None:
         _note_once(state, "--bundle: no exported file was delivered, so no bundle was written")
         return
-    t, data = state.prepared.transform, state.prepared.data
-    pre = image_preprocess(t.size, t.channels, t.mean, t.std, t.channels_last) if t is not None else None
-    names = getattr(data, "class_names", None) if state.prepared.labelled else None
+    t = state.prepared.transform
+    pre = image_preprocess(t) if t is not None else None
+    names = getattr(state.prepared.data, "class_names", None) if state.prepared.labelled else None
     manifest, code = write_bundle(variant.artifact, state.folder, pre, names)  # type: ignore[arg-type]
     report.artifacts[manifest.name] = f"mobile bundle of {delivered}"
     report.artifacts[f"{code.parent.name}/{code.name}"] = f"usage snippet for {delivered}"

@@ -46,6 +46,11 @@ class Backend:
 
 BACKENDS: Registry[Backend] = Registry("backend")
 
+
+def backend_for(fmt: str) -> Backend | None:
+    """The first registered backend that deploys ``fmt`` (onnx, openvino, litert, executorch), installed or not."""
+    return next((b for b in map(BACKENDS.get, BACKENDS.names()) if str(b.format) == fmt), None)
+
 BACKENDS.add("onnxruntime", Backend(
     "onnxruntime", Format.ONNX, exporter="onnx", runtime="onnxruntime", suffix=".onnx", requires=("onnxruntime",),
     description="ONNX file run by ONNX Runtime (CPU; CUDA where onnxruntime-gpu is installed)",

@@ -343,9 +343,10 @@ def test_bundle_reads_the_tflite_back(small_int8, tmp_path):
     """The mobile bundle of a float-I/O int8 .tflite: tensors as the interpreter reports them (no scales: the
     app feeds floats), the image preprocessing, labels in output order, and a Kotlin snippet sized to them."""
     from dlcompress.exporters.bundle import image_preprocess, write_bundle
+    from dlcompress.toolkit.data import ImageTransform
 
     labels = tuple(f"class {i}" for i in range(10))
-    manifest, code = write_bundle(small_int8, tmp_path, image_preprocess((28, 28), 1, None, None, False), labels)
+    manifest, code = write_bundle(small_int8, tmp_path, image_preprocess(ImageTransform(1, (28, 28))), labels)
     m = json.loads(manifest.read_text())
     assert (m["schema"], m["format"], m["precision"], m["model"]) == ("dlcompress.bundle", "litert", "int8", "m.int8.tflite")
     assert m["inputs"] == [{"name": "input", "shape": [1, 1, 28, 28], "dtype": "float32", "scale": None, "zero_point": None}]

@@ -13,6 +13,7 @@ from dlcompress.exporters.bundle import (
     write_bundle,
 )
 from dlcompress.toolkit.artifact import Artifact, Format
+from dlcompress.toolkit.data import ImageTransform
 from dlcompress.toolkit.errors import UnsupportedError
 from dlcompress.toolkit.spec import ModelSpec, TensorSpec
 
@@ -28,7 +29,7 @@ def test_onnx_manifest_and_python_snippet(tmp_path):
     path = tmp_path / "m.onnx"
     _conv_onnx(path, "batch")
     art = Artifact(Format.ONNX, _spec(), path=path)
-    m = manifest(art, image_preprocess((8, 8), 3, (0.5, 0.5, 0.5), (0.25, 0.25, 0.25), False), ("a", "b", "c", "d"))
+    m = manifest(art, image_preprocess(ImageTransform(3, (8, 8), (0.5, 0.5, 0.5), (0.25, 0.25, 0.25))), ("a", "b", "c", "d"))
     assert m["inputs"] == [{"name": "x", "shape": ["batch", 3, 8, 8], "dtype": "float32", "scale": None, "zero_point": None}]
     assert m["outputs"][0]["shape"] == ["batch", 4, 6, 6] and m["preprocess"]["mean"] == [0.5, 0.5, 0.5]
     language, name, code = snippet(m)

@@ -33,11 +33,7 @@ def load_onnx_file(path: Path, options: ModelOptions) -> Artifact:
     except Exception as e:  # noqa: BLE001 - onnx raises DecodeError, ValidationError, ...
         raise InvalidModelFileError(f"{path} is not a valid ONNX model: {first_line(e, 200) or type(e).__name__}",
                                     "re-export the model") from None
-    inits = {i.name for i in model.graph.initializer}
-    graph_inputs = [v for v in model.graph.input if v.name not in inits]
-    batch_param = _batch_param(graph_inputs)
-    inputs = tuple(_tensor_spec(v, batch_param) for v in graph_inputs)
-    outputs = tuple(_tensor_spec(v, batch_param) for v in model.graph.output)
+    inputs, outputs = graph_signature(model)
     if not inputs:
         raise InvalidModelFileError(f"{path} has no inputs")
     if options.input_shape is not None and len(inputs) == 1:
@@ -182,6 +178,15 @@ def _opset(model: Any) -> int | None:
 
 
 ONNX_DTYPES = {1: "float32", 10: "float16", 11: "float64", 6: "int32", 7: "int64", 9: "bool", 2: "uint8", 3: "int8", 16: "bfloat16"}
+
+
+def graph_signature(model: Any) -> tuple[tuple[TensorSpec, ...], tuple[TensorSpec, ...]]:
+    """An ONNX model's inputs (initializers left out) and outputs as TensorSpecs, its batch dim as ``batch``."""
+    inits = {i.name for i in model.graph.initializer}
+    graph_inputs = [v for v in model.graph.input if v.name not in inits]
+    batch_param = _batch_param(graph_inputs)
+    return (tuple(_tensor_spec(v, batch_param) for v in graph_inputs),
+            tuple(_tensor_spec(v, batch_param) for v in model.graph.output))
 
 
 def _batch_param(graph_inputs: list[Any]) -> str | None:

@@ -33,7 +33,7 @@ from dlcompress.toolkit.native_output import native_output_captured
 from dlcompress.toolkit.runtimes.base import RUNTIMES, Runtime, RuntimeOptions
 
 
-def _method(path: Path, threads: int) -> Any:
+def load_method(path: Path, threads: int) -> Any:
     """The program's ``forward`` method, loaded (the threadpool set to ``threads``)."""
     try:
         require()
@@ -63,7 +63,7 @@ class ExecuTorchRuntime(Runtime):
             raise UnsupportedError(f"the ExecuTorch runtime runs on the CPU here, not {options.device}",
                                    "GPU/NPU delegates are device-specific; use --device cpu")
         self.path = Path(artifact.path)  # type: ignore[arg-type]
-        self.method: Any = _method(self.path, options.num_threads)
+        self.method: Any = load_method(self.path, options.num_threads)
         meta = self.method.metadata
         self._shapes = [tuple(int(d) for d in meta.input_tensor_meta(i).sizes()) for i in range(meta.num_inputs())]
         self._n_outputs = meta.num_outputs()
