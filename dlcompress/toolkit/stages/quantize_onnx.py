@@ -366,6 +366,7 @@ def quantize_onnx(artifact: Artifact, options: QuantizeOptions, calibration: Cal
                     # QOperator has no int8 form of some ops (ConvTranspose: GAN generators); when it quantizes
                     # no conv/matmul at all, QDQ at least stores int8 weights (ORT runs those ops in float)
                     formats = [options.quant_format] + (["qdq"] if options.quant_format == "qoperator" else [])
+                    one_at_a_time = symbolic_batch(pre)  # read once: the QDQ retry has the same inputs
                     for fmt in formats:
                         act = QuantType.QUInt8 if fmt == "qoperator" else QuantType.QInt8
                         if fmt == "qdq" and options.per_channel:
@@ -373,7 +374,7 @@ def quantize_onnx(artifact: Artifact, options: QuantizeOptions, calibration: Cal
                             if upgraded:
                                 params["opset"] = upgraded
                         quantize_static(
-                            str(pre), str(out_path), _reader(feeds, symbolic_batch(pre)),
+                            str(pre), str(out_path), _reader(feeds, one_at_a_time),
                             quant_format=QuantFormat.QOperator if fmt == "qoperator" else QuantFormat.QDQ,
                             per_channel=options.per_channel, reduce_range=reduce_range, activation_type=act,
                             weight_type=QuantType.QInt8, calibrate_method=method,
