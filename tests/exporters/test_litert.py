@@ -303,6 +303,54 @@ def test_resnet18_int8_is_full_integer_and_maps_to_the_edge_tpu(resnet18_lite, t
     assert report.cpu_ops == 0 and report.tpu_ops == len(report.ops), report.summary()
 
 
+class Residual(torch.nn.Module):
+    """MobileNetV2's inverted residual in miniature: a plain ``x + f(x)`` with no activation after it."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.conv = torch.nn.Conv2d(4, 4, 3, padding=1)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x + self.conv(x)
+
+
+def test_bare_residual_adds_become_add_partitions():
+    """torch.export leaves a plain residual add without a source record, so litert-torch's ADD annotator never
+    sees it (the add stays float); tagged, it is a partition of its own and the tensors are unchanged."""
+    import operator
+
+    from torch.fx.passes.utils.source_matcher_utils import get_source_partitions
+
+    from dlcompress.toolkit.stages.quantize_litert import tag_bare_adds
+
+    x = torch.randn(1, 4, 8, 8)
+    graph = torch.export.export(Residual().eval(), (x,)).module()
+    adds = lambda: get_source_partitions(graph.graph, [operator.add]).get(operator.add, [])  # noqa: E731
+    before = graph(x)
+    assert adds() == []
+    assert tag_bare_adds(graph) == 1 and len(adds()) == 1 and tag_bare_adds(graph) == 0
+    assert torch.equal(graph(x), before)
+
+
+@pytest.mark.slow  # real-size MobileNetV2 export + PT2E (about 75 s)
+def test_mobilenet_v2_int8_io_is_integer_only_and_maps_to_the_edge_tpu(tmp_path):
+    """Issue 12, item 4: before the ADD fix, 22 float tensors stayed between the int8 input and output and
+    edgetpu-check mapped 17 of 92 ops."""
+    from dlcompress.toolkit.edgetpu import check_edgetpu
+    from dlcompress.toolkit.stages.quantize_litert import LiteRTQuantizeOptions
+
+    art = load_model("mobilenet_v2", ModelOptions())
+    fp32 = export(art, tmp_path / "mnv2.tflite")
+    calib = [art.spec.example_inputs(4, seed=s) for s in range(2)]
+    int8 = quantize(fp32, QuantizeOptions(advanced=LiteRTQuantizeOptions(integer_io=True)), calib, tmp_path / "mnv2.int8.tflite")
+    params = int8.lineage[-1].params
+    assert params["full_integer"] and params["bare_adds_tagged"] == 10 and "float_ops" not in params
+    assert params["io"] == {"inputs": ["int8"], "outputs": ["int8"]}
+    report = check_edgetpu(int8.path)
+    assert report.full_integer and report.integer_io
+    assert report.cpu_ops == 0 and report.tpu_ops == len(report.ops), report.summary()
+
+
 class ReluMaxPool(torch.nn.Module):
     """The ResNet stem in miniature: conv, ReLU, padded max-pool (lowered to PADV2 + MAX_POOL_2D)."""
 

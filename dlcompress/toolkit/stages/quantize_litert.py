@@ -16,8 +16,9 @@ integer TFLite kernels.
 The calibration graph is exported with a dynamic batch so calibration batches of any size run; the model is
 then converted at batch 1 like the fp32 export (LiteRT shapes are static).
 
-Two fixes make CNNs full-integer and Edge-TPU-mappable (both exact; measured on ResNet-18/50):
-:func:`split_shared_activation_calls` (a reused ``nn.ReLU`` left every residual ADD in float) and
+Three fixes make CNNs full-integer and Edge-TPU-mappable (all exact; measured on ResNet-18/50, MobileNetV2):
+:func:`split_shared_activation_calls` (a reused ``nn.ReLU`` left every residual ADD in float),
+:func:`tag_bare_adds` (a plain residual ``x + f(x)`` had no source record, so its ADD stayed float) and
 :func:`~dlcompress.toolkit.tflite_model.padv2_as_pad` (a padded max-pool after a ReLU becomes PADV2, which the
 Edge TPU does not list). The lineage records ``full_integer`` and, where some op stayed float, ``float_ops``.
 """
@@ -164,6 +165,27 @@ def split_shared_activation_calls(graph: torch.fx.GraphModule) -> int:
     return renamed
 
 
+ADD_TARGETS = ("aten.add.Tensor",)
+
+
+def tag_bare_adds(graph: torch.fx.GraphModule) -> int:
+    """Give every tensor ``add`` without a source record one (``operator.add``); returns how many were tagged.
+
+    litert-torch's ADD annotator finds adds through ``get_source_partitions``, which reads each node's
+    ``source_fn_stack``. ``torch.export`` (non-strict) leaves that empty for a plain ``x + f(x)``, as in
+    MobileNetV2's inverted residuals, so those ADDs stayed float: DEQUANTIZE -> ADD -> QUANTIZE, ten float
+    islands, and ``--int8-io`` was not integer-only. Only this metadata changes; the graph is the same."""
+    import operator
+
+    tagged = 0
+    for node in graph.graph.nodes:
+        if node.op == "call_function" and str(node.target) in ADD_TARGETS and not node.meta.get("source_fn_stack"):
+            if all(isinstance(a, torch.fx.Node) for a in node.args[:2]):  # tensor + tensor (the residual)
+                node.meta["source_fn_stack"] = [(node.name, operator.add)]
+                tagged += 1
+    return tagged
+
+
 def calibrate(prepared: torch.fx.GraphModule, spec, feeds: list[dict[str, np.ndarray]], dynamic_batch: bool) -> int:  # noqa: ANN001
     """Run the observers over the calibration feeds; returns the number of samples seen."""
     names = [t.name for t in spec.inputs]
@@ -198,6 +220,7 @@ def quantize_pt2e(source: Artifact, feeds: list[dict[str, np.ndarray]] | None, o
         err = conversion_error(e, f"LiteRT quantization of {spec.name}", Captured())
         raise QuantizationError(err.message, err.hint) from None
     split = split_shared_activation_calls(graph)
+    adds = tag_bare_adds(graph)
     with silenced():  # annotators print skipped partitions ("Relu partition has ...")
         prepared = prepare_pt2e(graph, quantizer)
     if dynamic and not feeds:  # weight observers still need one forward pass
@@ -210,7 +233,7 @@ def quantize_pt2e(source: Artifact, feeds: list[dict[str, np.ndarray]] | None, o
     convert_to_tflite(converted, sample_args(spec, EXPORT_BATCH), out_path, f"LiteRT int8 conversion of {spec.name}",
                       QuantConfig(pt2e_quantizer=quantizer))
     return {"calibration_samples": n, "calibration_batch": "dynamic" if dynamic_batch else 1,
-            "shared_activation_calls_split": split}
+            "shared_activation_calls_split": split, "bare_adds_tagged": adds}
 
 
 def _integer(source: Artifact, options: QuantizeOptions, calibration: Calibration | None, out_path: Path,
