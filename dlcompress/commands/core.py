@@ -75,7 +75,7 @@ def quantize(
     batch: BatchOpt = 1,
     threads: ThreadsOpt = None,
     bench_seconds: SecondsOpt = 60.0,
-    backend: Annotated[str, typer.Option(help=f"Deployment backend: {BACKEND_NAMES}.")] = "onnxruntime",
+    backend: Annotated[str, typer.Option(help=f"Deployment backend: {BACKEND_NAMES}, or auto: build onnxruntime and openvino (those installed), time them in one run and deliver the fastest that passes the fidelity gate (1 point of the task metric, or 0.9 top-1 agreement with fp32).")] = "onnxruntime",
     exporter: ExporterOpt = "auto",
     opset: OpsetOpt = None,
     max_drop: Annotated[Optional[float], typer.Option("--max-drop", help="Accuracy-controlled int8 (onnxruntime, openvino): keep the held-out top-1 drop within this (0.01 = 1 point); without labels (onnxruntime) the share of fp32's predictions that change.")] = None,

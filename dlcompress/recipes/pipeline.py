@@ -134,6 +134,18 @@ class PipelineRequest:
     command: str = "pipeline"
     measure_input: bool = True
     labels: tuple[str, ...] | None = None
+    backends: tuple[str, ...] | None = None
+    """Per step, the backend it exports to or quantizes for (None: ``options.backend`` for every step). With
+    several backends an ``export`` may follow a ``quantize``: it exports the latest torch model again, and the
+    job delivers the fastest file that passes the fidelity gate (``--backend auto``)."""
+
+    def backend_of(self, index: int) -> str:
+        """The backend of step ``index``."""
+        return self.backends[index] if self.backends else self.options.backend
+
+    @property
+    def compares_backends(self) -> bool:
+        return self.backends is not None and len(set(self.backends)) > 1
 
 
 @dataclass(frozen=True)
@@ -162,6 +174,10 @@ class PipelineState:
     calibration_samples: int | None = None
     saved: dict[str, str] = field(default_factory=dict)
     held_out: Any = None
+    backend: str = "onnxruntime"
+    """The running step's backend (:meth:`PipelineRequest.backend_of`)."""
+    torch_model: Artifact | None = None
+    """The latest torch model: what a second ``export`` (another backend) exports."""
 
 
 @dataclass(frozen=True)
@@ -194,13 +210,16 @@ def checkpoint_dataset(weights: str | None) -> str | None:
     return name if isinstance(name, str) and name in DATASETS else None  # a folder's name alone is no path
 
 
-def check_steps(steps: tuple[str, ...]) -> list[PipelineStep]:
-    """The steps, validated as a chain before any work (torch steps, then export, then quantize)."""
+def check_steps(steps: tuple[str, ...], several_backends: bool = False) -> list[PipelineStep]:
+    """The steps, validated as a chain before any work (torch steps, then export, then quantize).
+    ``several_backends``: an ``export`` may follow a ``quantize`` (the torch model exported for the next backend)."""
     if not steps:
         raise DLCompressError("no steps given", f"e.g. --steps prune,distill,export,quantize (known: {', '.join(STEPS.names())})")
     kinds, stage = [], "torch"
     for name in steps:
         kind = STEPS.get(name)
+        if several_backends and name == "export" and stage == "exported":
+            stage = "torch"
         if kind.accepts != stage:
             want = "a torch model (put it before export)" if kind.accepts == "torch" else "an exported model (put export before it)"
             raise DLCompressError(f"step {name!r} needs {want}, but gets {'a torch' if stage == 'torch' else 'an exported'} model there",
@@ -212,7 +231,7 @@ def check_steps(steps: tuple[str, ...]) -> list[PipelineStep]:
 
 def run_pipeline(request: PipelineRequest) -> PipelineResult:
     """Run the steps, measure every snapshot, write the folder atomically (rank 0 only under torchrun)."""
-    kinds = check_steps(request.steps)
+    kinds = check_steps(request.steps, request.compares_backends)
     job, opts = request.job, request.options
     out = job.out or default_out_dir(f"{request.model.rsplit('/', 1)[-1].replace(':', '_')}-{request.command}")
     check_writable(out, job.overwrite)
@@ -221,7 +240,8 @@ def run_pipeline(request: PipelineRequest) -> PipelineResult:
     if "export" in request.steps:
         from dlcompress.toolkit.backends import BACKENDS
 
-        BACKENDS.get(opts.backend).require()
+        for name in dict.fromkeys(request.backends or (opts.backend,)):
+            BACKENDS.get(name).require()
     parallel = ddp.from_env(opts.device)
     try:
         return _run(request, kinds, out, parallel)
@@ -245,7 +265,8 @@ def _run(request: PipelineRequest, kinds: list[PipelineStep], out: Path, paralle
     if needs_labels and not prepared.labelled:
         raise DatasetError(f"{request.command} trains the model, which needs labelled data; {prepared.data.name} has none",
                            "use --data fashion-mnist, digits or a labelled ImageFolder")
-    state = PipelineState(request, prepared, runtime_options, parallel, prepared.artifact)
+    state = PipelineState(request, prepared, runtime_options, parallel, prepared.artifact,
+                          backend=request.backend_of(0), torch_model=prepared.artifact)
     if request.measure_input:
         state.variants.append(Variant("original", prepared.artifact, "torch", status="input"))
     if "quantize" in request.steps and request.options.quantize.max_drop is not None:
@@ -261,11 +282,14 @@ def _run(request: PipelineRequest, kinds: list[PipelineStep], out: Path, paralle
     with atomic_dir(out, job.overwrite) as folder:
         state.folder = folder
         for i, (name, kind) in enumerate(zip(names, kinds)):
-            step(f"[{i + 1}/{len(kinds)}] {request.steps[i]}: {kind.description}")
+            state.backend = request.backend_of(i)
+            on = f" ({state.backend})" if request.compares_backends else ""
+            step(f"[{i + 1}/{len(kinds)}] {request.steps[i]}{on}: {kind.description}")
             variant = kind.run(state, name)
             state.current = variant.artifact
             state.variants.append(variant)
             if variant.artifact.format is Format.TORCH:
+                state.torch_model = variant.artifact
                 _save_torch(state, name, variant.artifact)
         report = _measure(state)
         if job.bundle:
@@ -480,8 +504,9 @@ def run_export(state: PipelineState, name: str) -> Variant:
     from dlcompress.toolkit.backends import BACKENDS
 
     opts = state.request.options
-    backend = BACKENDS.get(opts.backend).require()
-    prepared = dataclasses.replace(state.prepared, artifact=state.current)
+    backend = BACKENDS.get(state.backend).require()
+    source = state.current if state.current.format is Format.TORCH or state.torch_model is None else state.torch_model
+    prepared = dataclasses.replace(state.prepared, artifact=source)
     v = export_validated(prepared, state.folder, backend, opts.export, state.runtime_options)  # type: ignore[arg-type]
     return dataclasses.replace(v, name=str(backend.format) if name == "export" else name)
 
@@ -491,7 +516,7 @@ def run_quantize(state: PipelineState, name: str) -> Variant:
     from dlcompress.toolkit.backends import BACKENDS
 
     opts = state.request.options
-    backend = BACKENDS.get(opts.backend).require()
+    backend = BACKENDS.get(state.backend).require()
     prepared = dataclasses.replace(state.prepared, artifact=state.current)
     variant, state.calibration_samples = quantize_step(prepared, state.current, opts.quantize, state.request.job.data,
                                                        backend, state.folder, state.held_out)  # type: ignore[arg-type]
@@ -531,11 +556,14 @@ def _measure(state: PipelineState) -> Report:
     report.rows, report.diagnosis = rows, diagnosis
     report.notes += _latency_notes(state.variants, rows)
     if request.steps and request.steps[-1] == "quantize":
-        from dlcompress.benchmarks.delivery import choose_delivery
+        from dlcompress.benchmarks.delivery import choose_delivery, choose_fastest
         from dlcompress.toolkit.stages.quantize import WEIGHT_ONLY_METHODS
 
-        report.delivered = choose_delivery(rows, request.job.deliver,
-                                           weight_only=request.options.quantize.method in WEIGHT_ONLY_METHODS)
+        if request.compares_backends:
+            report.delivered = choose_fastest(rows, request.options.quantize.max_drop, request.job.deliver)
+        else:
+            report.delivered = choose_delivery(rows, request.job.deliver,
+                                               weight_only=request.options.quantize.method in WEIGHT_ONLY_METHODS)
     report.artifacts = {_file_of(state, v): f"{v.name} {v.artifact.format} {v.artifact.precision}"
                         for v in _outputs_of(state)}
     return report

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from dlcompress.benchmarks.delivery import choose_delivery
+from dlcompress.benchmarks.delivery import choose_delivery, choose_fastest, gate
 from dlcompress.benchmarks.report import Row, delivery_line
 
 
@@ -51,3 +51,51 @@ def test_torch_snapshots_and_failed_rows_are_not_candidates():
 def test_an_unknown_choice_is_refused():
     with pytest.raises(ValueError, match="deliver must be one of"):
         choose_delivery([FP32], prefer="smallest")
+
+
+def _scored(variant: str, runtime: str, precision: str, p50: float, agreement: float | None = None,
+            delta: float | None = None, fmt: str = "onnx") -> Row:
+    row = _row(variant, precision, p50, f"model.{variant}.{fmt}", 10_000_000, fmt)
+    row.runtime = runtime
+    row.fidelity = {"top1_agreement": agreement, "cosine": 0.999}
+    if delta is not None:
+        row.metric, row.metric_delta = {"name": "top1", "value": 0.9 + delta}, delta
+    return row
+
+
+AUTO_ROWS = [_scored("onnxruntime fp32", "onnxruntime", "fp32", 10.0, 1.0),
+             _scored("onnxruntime int8", "onnxruntime", "int8", 6.0, 0.97),
+             _scored("openvino fp32", "openvino", "fp32", 8.0, 1.0, fmt="xml"),
+             _scored("openvino int8", "openvino", "int8", 4.0, 0.95, fmt="xml")]
+
+
+def test_auto_delivers_the_fastest_that_passes_and_names_the_alternatives():
+    got = choose_fastest(AUTO_ROWS)
+    assert got["variant"] == "openvino int8" and got["runtime"] == "openvino"
+    assert got["speedup"] == 2.0  # against its own backend's fp32 (8 ms / 4 ms)
+    assert "4.00 ms p50" in got["reason"] and "onnxruntime int8 6.00 ms" in got["reason"]
+    assert [a["gate"] for a in got["alternatives"]] == ["passed"] * 4
+
+
+def test_auto_skips_a_quantized_file_below_the_gate():
+    rows = [*AUTO_ROWS[:3], _scored("openvino int8", "openvino", "int8", 4.0, 0.62, fmt="xml")]
+    got = choose_fastest(rows)
+    assert got["variant"] == "onnxruntime int8"
+    assert "openvino int8 not a candidate: top-1 agreement with fp32 0.620 (gate: 0.9)" in got["reason"]
+
+
+def test_auto_never_delivers_an_int8_slower_than_an_fp32():
+    rows = [AUTO_ROWS[0], _scored("onnxruntime int8", "onnxruntime", "int8", 12.0, 0.99), AUTO_ROWS[2],
+            _scored("openvino int8", "openvino", "int8", 9.0, 0.99, fmt="xml")]
+    assert choose_fastest(rows)["variant"] == "openvino fp32"
+    assert choose_fastest(rows, prefer="quantized")["variant"] == "openvino int8"
+
+
+def test_the_gate_uses_the_task_metric_where_there_are_labels():
+    assert gate(_scored("a", "onnxruntime", "int8", 1.0, 0.5, delta=-0.005)) is None  # labelled: the metric decides
+    assert "drops 2.00 points (gate: 1)" in gate(_scored("a", "onnxruntime", "int8", 1.0, 0.99, delta=-0.02))
+    assert gate(_scored("a", "onnxruntime", "int8", 1.0, 0.99, delta=-0.02), max_drop=0.03) is None
+    row = _scored("a", "onnxruntime", "int8", 1.0, None)
+    row.fidelity = {"top1_agreement": None, "cosine": 0.95}
+    assert "output cosine to fp32 0.9500" in gate(row)
+    assert gate(_scored("f", "onnxruntime", "fp32", 1.0, 0.1)) is None
