@@ -81,6 +81,7 @@ def zoo_matrix(
     threads: Annotated[Optional[int], typer.Option(min=1, help="Threads per runtime (default: all cores).")] = None,
     out: Annotated[Path, typer.Option(help="Folder for zoo-matrix.md and zoo-matrix.json.")] = Path("."),
     as_json: Annotated[bool, typer.Option("--json", help="Print the matrix JSON on stdout.")] = False,
+    update: Annotated[bool, typer.Option("--update", help="Re-run only the --models entries (and --formats) and replace their cells in the matrix already in --out; the rest stays as it was.")] = False,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress output.")] = False,
 ) -> None:
     """Every zoo entry through every format: export + validation status (with the reason), size, max |diff|."""
@@ -88,13 +89,22 @@ def zoo_matrix(
     import json
     import sys
 
-    from dlcompress.recipes.matrix import MatrixOptions, run_matrix, write_matrix
+    from dlcompress.recipes.matrix import (
+        MatrixOptions,
+        load_matrix,
+        run_matrix,
+        update_matrix,
+        write_matrix,
+    )
     from dlcompress.toolkit.progress import set_quiet
 
     set_quiet(quiet or as_json)
     options = MatrixOptions(tuple(f.strip() for f in formats.split(",") if f.strip()), int8, full, models, threads)
+    old = load_matrix(out / "zoo-matrix.json") if update else None
     with contextlib.redirect_stdout(sys.stderr):  # model builders and converters print; stdout is for --json
         matrix = run_matrix(options)
+    if old is not None:
+        matrix = update_matrix(old, matrix)
     js, md = write_matrix(matrix, out)
     if as_json:
         print(json.dumps(matrix.to_json(), indent=2, default=str))

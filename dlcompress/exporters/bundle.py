@@ -113,6 +113,10 @@ def manifest(artifact: Artifact, preprocess: dict[str, Any] | None = None,
     inputs, outputs = file_io(artifact)
     spec = artifact.spec
     post = _postprocess(spec.task, outputs, labels)
+    if artifact.postprocess is not None:  # the file ends before the model's own outputs (a detector's head)
+        spec = artifact.postprocess.spec
+        post = {"kind": "host", "outputs": [t.name for t in spec.outputs],
+                "note": f"the file returns raw head outputs; the app runs {artifact.postprocess.description}"}
     return {
         "schema": SCHEMA, "schema_version": 1, "model": Path(artifact.path).name, "format": str(artifact.format),  # type: ignore[arg-type]
         "precision": artifact.precision, "task": spec.task, "source": spec.name,

@@ -23,6 +23,7 @@ from dlcompress.toolkit.executorch_lower import (
     lower_to_pte,
     require,
 )
+from dlcompress.toolkit.host_postprocess import split_for
 from dlcompress.toolkit.litert_convert import sample_args
 
 
@@ -45,20 +46,23 @@ class ExecuTorchExporter(Exporter):
             raise UnsupportedError(f"ExecuTorch export takes a torch model, not {artifact.format}",
                                    "load the model from a zoo name, checkpoint or factory")
         require()
-        spec, out_path = artifact.spec, Path(out_path)
         start = time.perf_counter()
+        cut = split_for(artifact, "executorch")
+        network, post = cut if cut is not None else (artifact, None)
+        spec, out_path = network.spec, Path(out_path)
         what = f"ExecuTorch export of {spec.name}"
-        program = export_program(artifact.model.eval(), sample_args(spec, EXPORT_BATCH), what)  # type: ignore[union-attr]
+        program = export_program(network.model.eval(), sample_args(spec, EXPORT_BATCH), what)  # type: ignore[union-attr]
         counts = lower_to_pte(program, out_path, what)
         record = StageRecord(
             "export",
             {"format": "executorch", "route": "xnnpack", "executorch": executorch_version(), "delegate": "XNNPACK",
-             "precision": "fp32", "batch": EXPORT_BATCH, "dynamic_batch": False, **counts},
+             "precision": "fp32", "batch": EXPORT_BATCH, "dynamic_batch": False, **counts,
+             **({"host_postprocess": post.description} if post else {})},
             {"size_bytes": out_path.stat().st_size, "fallback_from": []},
             seconds=round(time.perf_counter() - start, 2),
         )
-        return artifact.derive(record, format=Format.EXECUTORCH, path=out_path, model=None, source=artifact,
-                               precision="fp32")
+        return artifact.derive(record, format=Format.EXECUTORCH, spec=spec, path=out_path, model=None, source=network,
+                               precision="fp32", postprocess=post)
 
 
 EXPORTERS.add("executorch", ExecuTorchExporter())

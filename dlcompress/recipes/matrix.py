@@ -211,6 +211,37 @@ def run_matrix(options: MatrixOptions) -> Matrix:
     return matrix
 
 
+def load_matrix(path: Path) -> Matrix:
+    """A matrix written by :func:`write_matrix` (its ``zoo-matrix.json``)."""
+    if not path.is_file():
+        raise DLCompressError(f"{path} does not exist, so there is no matrix to update",
+                              "run dlcompress zoo matrix --out FOLDER first, or drop --update")
+    data = json.loads(path.read_text())
+    if data.get("schema") != SCHEMA:
+        raise DLCompressError(f"{path} is not a zoo matrix (schema {data.get('schema')!r})", "point --out at a folder "
+                              "with a zoo-matrix.json written by dlcompress zoo matrix")
+    options = MatrixOptions(**{k: (tuple(v) if k == "formats" else v) for k, v in data["options"].items()})
+    return Matrix(options, data["entries"], [Cell(**c) for c in data["cells"]], data.get("packages", {}), data["created"])
+
+
+def update_matrix(old: Matrix, new: Matrix) -> Matrix:
+    """``old`` with the entries and cells that ``new`` re-ran replaced (same formats and sizes required); the
+    packages are the new run's, and ``created`` says which entries were re-run when."""
+    if new.options.full != old.options.full or not set(new.options.formats) <= set(old.options.formats):
+        raise DLCompressError(f"the matrix being updated has formats {', '.join(old.options.formats)} and "
+                              f"{'full' if old.options.full else 'tiny'} entries; this run does not fit it",
+                              "use the same --full and a subset of its --formats")
+    rerun = {e["name"] for e in new.entries}
+    entries = [next((e for e in new.entries if e["name"] == o["name"]), o) for o in old.entries]
+    entries += [e for e in new.entries if e["name"] not in {o["name"] for o in old.entries}]
+    replaced = {(c.model, c.format) for c in new.cells}
+    cells = [c for c in old.cells if (c.model, c.format) not in replaced] + new.cells
+    order = {e["name"]: i for i, e in enumerate(entries)}
+    cells.sort(key=lambda c: (order.get(c.model, len(order)), old.options.formats.index(c.format)))
+    created = f"{old.created}; {', '.join(sorted(rerun))} / {', '.join(new.options.formats)} re-run {new.created}"
+    return Matrix(old.options, entries, cells, new.packages, created)
+
+
 def write_matrix(matrix: Matrix, out: Path) -> tuple[Path, Path]:
     """``out/zoo-matrix.json`` and ``out/zoo-matrix.md``, each written atomically."""
     out.mkdir(parents=True, exist_ok=True)

@@ -56,6 +56,10 @@ class Artifact:
     lineage: tuple[StageRecord, ...] = ()
     source: Artifact | None = field(default=None, repr=False, compare=False)
     """The artifact this one was exported from (e.g. the torch model behind an ONNX or LiteRT file)."""
+    postprocess: Any = field(default=None, repr=False, compare=False)
+    """A ``HostPostprocess`` (:mod:`dlcompress.toolkit.host_postprocess`, which builds on this module): host code
+    after the file's outputs, such as a detector's decoding and NMS, which mobile formats cannot capture. The
+    artifact's spec then names the file's raw outputs."""
 
     def __post_init__(self) -> None:
         if self.format is Format.TORCH and self.model is None:

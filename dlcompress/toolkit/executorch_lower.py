@@ -21,7 +21,7 @@ from dlcompress.toolkit.native_output import Captured, native_output_captured
 EXPORT_BATCH = 1
 INSTALL_HINT = "pip install 'dlcompress[executorch]'"
 TORCH_EXPORT_HINT = ("ExecuTorch lowers only what torch.export can capture (no data-dependent shapes, no Python "
-                     "control flow on tensor values): torchvision detection models are the known case; use the ONNX "
+                     "control flow on tensor values): post-processing such as a detector's NMS is the usual case; use the ONNX "
                      "or OpenVINO format instead, whose TorchScript route takes them")
 
 

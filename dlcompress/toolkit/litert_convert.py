@@ -26,7 +26,7 @@ from dlcompress.toolkit.tensorflow_import import triton_loaded_first
 EXPORT_BATCH = 1
 INSTALL_HINT = "pip install 'dlcompress[litert]'"
 TORCH_EXPORT_HINT = ("litert-torch converts only what torch.export can capture (no data-dependent shapes, no "
-                     "Python control flow on tensor values): torchvision detection models are the known case; "
+                     "Python control flow on tensor values): post-processing such as a detector's NMS is the usual case; "
                      "use the ONNX or OpenVINO format instead, whose TorchScript route takes them")
 
 

@@ -13,7 +13,9 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from functools import partial
+from typing import TYPE_CHECKING, Any
 
+import numpy as np
 import torch
 from torch import nn
 
@@ -26,6 +28,9 @@ from dlcompress.toolkit.spec import (
 )
 from dlcompress.zoo.registry import register
 from dlcompress.zoo.vision import IMAGENET_MEAN, IMAGENET_STD
+
+if TYPE_CHECKING:
+    from dlcompress.toolkit.host_postprocess import HostSplit
 
 DETECTION_TASK = "object-detection"
 SEGMENTATION_TASK = "semantic-segmentation"
@@ -58,6 +63,74 @@ class DetectionOutputs(nn.Module):
         det = self.detector(list(image.unbind(0)))[0]
         out = (det["boxes"], det["scores"], det["labels"])
         return (*out, det["masks"]) if self.masks else out
+
+
+class HeadOutputs(nn.Module):
+    """A one-stage torchvision detector (RetinaNet, FCOS, SSD) up to its raw head outputs:
+    ``image[1,3,H,W] -> (cls_logits, bbox_regression[, bbox_ctrness])``, each ``[1, anchors, K]``.
+
+    This is what ``torch.export`` captures (LiteRT, ExecuTorch): everything up to the score filtering and NMS,
+    whose shapes depend on the data. :class:`OneStageDecoder` does the rest on the host."""
+
+    def __init__(self, detector: nn.Module, keys: tuple[str, ...]) -> None:
+        super().__init__()
+        self.detector, self.keys = detector, keys
+
+    def forward(self, image: torch.Tensor) -> tuple[torch.Tensor, ...]:
+        images, _ = self.detector.transform(list(image.unbind(0)))
+        features = self.detector.backbone(images.tensors)
+        features = list(features.values()) if isinstance(features, dict) else [features]
+        out = self.detector.head(features)
+        return tuple(out[k] for k in self.keys)
+
+
+class OneStageDecoder:
+    """The detector's own post-processing, run on the host after the exported head: anchors (fixed for the
+    input size, made once), box decoding, score threshold, top-k per level, class-wise NMS and the boxes scaled
+    back to input pixels, all by torchvision's code, so the boxes are torch's for the same head outputs."""
+
+    def __init__(self, detector: nn.Module, keys: tuple[str, ...], size: tuple[int, int]) -> None:
+        from torchvision.models.detection.ssd import SSD
+
+        self.detector, self.keys, self.size = detector, keys, size
+        with torch.no_grad():
+            images, _ = detector.transform([torch.zeros(3, *size)])
+            features = detector.backbone(images.tensors)
+            features = list(features.values()) if isinstance(features, dict) else [features]
+            self.shapes = {k: tuple(v.shape) for k, v in detector.head(features).items()}
+            self.anchors = detector.anchor_generator(images, features)
+        self.image_sizes = images.image_sizes
+        self.levels = None if isinstance(detector, SSD) else [f.size(2) * f.size(3) for f in features]
+
+    def __call__(self, raw: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+        head: dict[str, Any] = {k: torch.from_numpy(np.ascontiguousarray(raw[k][:1])) for k in self.keys}
+        anchors: Any = self.anchors
+        if self.levels is not None:  # RetinaNet/FCOS decode per pyramid level
+            per = [n * (head["cls_logits"].size(1) // sum(self.levels)) for n in self.levels]
+            head = {k: list(v.split(per, dim=1)) for k, v in head.items()}
+            anchors = [list(a.split(per)) for a in anchors]
+        with torch.no_grad():
+            det = self.detector.postprocess_detections(head, anchors, self.image_sizes)
+            det = self.detector.transform.postprocess(det, self.image_sizes, [self.size])[0]
+        return {"boxes": det["boxes"].numpy(), "scores": det["scores"].numpy(), "labels": det["labels"].numpy()}
+
+
+HEAD_KEYS = {"retinanet": ("cls_logits", "bbox_regression"), "fcos": ("cls_logits", "bbox_regression", "bbox_ctrness"),
+             "ssd": ("cls_logits", "bbox_regression")}
+HOST_DECODING = ("torchvision's post-processing on the host: anchors, box decoding, score threshold, top-k, "
+                 "class-wise NMS (the exported file ends at the raw head outputs)")
+
+
+def one_stage_split(model: nn.Module, spec: ModelSpec) -> HostSplit:
+    """``host_postprocess`` of the one-stage detectors: export :class:`HeadOutputs`, decode on the host."""
+    from dlcompress.toolkit.host_postprocess import HostSplit
+
+    detector = model.detector if isinstance(model, DetectionOutputs) else model
+    keys = HEAD_KEYS[spec.card.family]
+    size = tuple(spec.inputs[0].shape[2:])
+    decoder = OneStageDecoder(detector.eval(), keys, size)  # type: ignore[arg-type]
+    outputs = tuple(TensorSpec(k, decoder.shapes[k]) for k in keys)
+    return HostSplit(HeadOutputs(detector, keys), outputs, decoder, HOST_DECODING)
 
 
 class SegmentationOutputs(nn.Module):
@@ -372,11 +445,21 @@ DETECTORS = {
 DETECTION_EXPORT_NOTES = ("torch.export (dynamo) fails on data-dependent shapes (GuardOnDataDependentSymNode); "
                           "exported with the TorchScript exporter. int8 quantizes Conv/MatMul/Gemm only.")
 
+MOBILE_FORMATS = ("litert", "executorch")
+MOBILE_HINTS = {fmt: {"host_postprocess": one_stage_split} for fmt in MOBILE_FORMATS}
+"""One-stage detectors on the mobile formats: the head is exported, decoding and NMS run on the host."""
+TWO_STAGE_REASON = ("a two-stage detector: its RoI heads take the region proposals that the RPN's NMS selects "
+                    "inside the network (a data-dependent number of boxes, which torch.export cannot capture), so "
+                    "there is no cut before NMS as for one-stage detectors; exporting it would take two models "
+                    "with host NMS between them, which dlcompress does not build")
+RCNN_MOBILE_HINTS = {fmt: {"not_capturable": TWO_STAGE_REASON} for fmt in MOBILE_FORMATS}
+
 for _name, (_family, _kind, _masks, _size, _paper) in DETECTORS.items():
+    _hints = {**DETECTION_HINTS, **(RCNN_MOBILE_HINTS if _family == "rcnn" else MOBILE_HINTS)}
     _ins, _outs = detection_io(_size, COCO_CLASSES, _masks)
     register(ModelSpec(
         name=_name, task=DETECTION_TASK, builder=partial(build_detector, _name), inputs=_ins, outputs=_outs,
-        build_args={"num_classes": COCO_CLASSES, "masks": _masks}, hints=DETECTION_HINTS,
+        build_args={"num_classes": COCO_CLASSES, "masks": _masks}, hints=_hints,
         tolerance=Tolerance(atol=1e-2, rtol=1e-3),
         card=ModelCard(
             family=_family, paper=_paper, default_data="photos", num_classes=COCO_CLASSES,
@@ -386,7 +469,7 @@ for _name, (_family, _kind, _masks, _size, _paper) in DETECTORS.items():
     _ins, _outs = detection_io(TINY_SIZE, TINY_CLASSES, _masks)
     register(ModelSpec(
         name=f"{_name}_tiny", task=DETECTION_TASK, builder=partial(build_tiny_detector, _kind), inputs=_ins,
-        outputs=_outs, build_args={"num_classes": TINY_CLASSES, "image_size": TINY_SIZE}, hints=DETECTION_HINTS,
+        outputs=_outs, build_args={"num_classes": TINY_CLASSES, "image_size": TINY_SIZE}, hints=_hints,
         tolerance=Tolerance(atol=1e-2, rtol=1e-3),
         card=ModelCard(
             family=_family, paper=_paper, default_data="photos", num_classes=TINY_CLASSES, tiny_of=_name,

@@ -181,3 +181,22 @@ def test_bundle_reads_the_program_back(trained, tmp_path):
     m = json.loads(manifest.read_text())
     assert m["inputs"] == [{"name": "input", "shape": [1, 1, 28, 28], "dtype": "float32", "scale": None, "zero_point": None}]
     assert m["outputs"][0]["shape"] == [1, 10] and m["preprocess"]["kind"] == "raw" and code.name == "executorch_main.cpp"
+
+
+@pytest.mark.slow  # a detector export and a PT2E int8 run (about 40 s)
+def test_a_one_stage_detector_runs_as_pte_with_host_decoding_and_int8_is_scored_by_boxes(cli, tmp_path):
+    """Issue 12, item 3: SSDlite's .pte ends at its head; decoding and NMS run on the host. The int8 row is scored
+    by box agreement with fp32 on real photos."""
+    out = tmp_path / "q"
+    r = cli("quantize", "--model", "ssdlite320_mobilenet_v3_large_tiny", "--backend", "executorch", "--bench-seconds",
+            "1", "--deliver", "quantized", "--out", out, "--json")
+    assert r.code == 0, r.err
+    fp32, int8 = json.loads(r.out)["rows"]
+    assert fp32["status"] == "validated" and fp32["validation"]["passed"]
+    assert "NMS" in fp32["execution"]["host_postprocess"] and "NMS" in int8["execution"]["host_postprocess"]
+    assert json.loads(r.out)["data"]["name"] == "photos"
+    for key in ("box_f1", "mean_iou", "reference_detections"):
+        assert key in int8["fidelity"], int8["fidelity"]
+    assert 0 < int8["fidelity"]["mean_iou"] and fp32["fidelity"]["box_f1"] == 1.0
+    lineage = json.loads((out / "lineage.json").read_text())
+    assert "NMS" in lineage["model.pte"][-1]["params"]["host_postprocess"]

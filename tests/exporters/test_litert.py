@@ -193,14 +193,32 @@ def test_untraceable_model_reports_the_root_cause(tmp_path):
     assert len(msg.splitlines()) == 1 and not (tmp_path / "dd.tflite").exists()
 
 
-@pytest.mark.slow
-def test_torchvision_detection_model_fails_with_reason(tmp_path):
-    """torchvision's SSDlite (the zoo's small configuration: 4 classes at 128 px, so torch.export gives up after
-    seconds rather than the half minute 91 classes at 320 px take) has data-dependent NMS that cannot be captured."""
-    art = load_model("ssdlite320_mobilenet_v3_large_tiny", ModelOptions())
-    assert type(art.model.detector).__module__ == "torchvision.models.detection.ssd"  # wrapped to return tensors
-    with pytest.raises(ExportError, match="torch.export cannot capture the model: GuardOnDataDependentSymNode"):
+def test_a_two_stage_detector_fails_with_reason(tmp_path):
+    """Faster R-CNN's RoI heads take the RPN's NMS-selected proposals inside the network, so it has no cut
+    before its data-dependent shapes: the error says so at once, before a torch.export attempt."""
+    art = load_model("fasterrcnn_resnet50_fpn_tiny", ModelOptions())
+    assert type(art.model.detector).__module__ == "torchvision.models.detection.faster_rcnn"
+    with pytest.raises(ExportError, match="litert export of fasterrcnn_resnet50_fpn_tiny: a two-stage detector"):
         export(art, tmp_path / "det.tflite")
+    assert not (tmp_path / "det.tflite").exists()
+
+
+@pytest.mark.slow  # a detector export (about 15 s)
+def test_a_one_stage_detector_exports_its_head_and_decodes_on_the_host(tmp_path):
+    """Issue 12, item 3: RetinaNet's file ends at its raw head outputs; torchvision's decoding and NMS run on the
+    host, and the decoded boxes match torch's within the spec's tolerance."""
+    art = load_model("retinanet_resnet50_fpn_tiny", ModelOptions())
+    lite = export(art, tmp_path / "det.tflite")
+    assert lite.postprocess is not None and lite.postprocess.spec is art.spec
+    assert [t.name for t in lite.spec.outputs] == ["cls_logits", "bbox_regression"] and lite.source.model is not art.model
+    assert "NMS" in lite.lineage[-1].params["host_postprocess"]
+    rt = open_runtime(lite, OPTIONS)
+    assert rt.output_names == ["boxes", "scores", "labels"] and "NMS" in rt.describe()["host_postprocess"]
+    feeds = [art.spec.example_inputs(1, seed=s) for s in range(2)]
+    result = validate_outputs(open_runtime(art, OPTIONS), rt, feeds, art.spec.tolerance.atol, art.spec.tolerance.rtol)
+    assert result.passed, result.summary()
+    out = rt.run(feeds[0])
+    assert out["boxes"].shape[1] == 4 and len(out["boxes"]) == len(out["scores"]) == len(out["labels"]) > 0
 
 
 @pytest.mark.slow

@@ -104,3 +104,27 @@ def test_markdown_lists_every_reason_and_counts():
     assert m.counts()["onnx"]["validated"] == 1
     with pytest.raises(UnsupportedError, match="tflite"):
         MatrixOptions(("onnx", "tflite"))
+
+
+def test_update_replaces_only_the_rerun_cells():
+    from dlcompress.recipes.matrix import update_matrix
+
+    both = MatrixOptions(("onnx", "litert"))
+    old = Matrix(both, [{"name": "a"}, {"name": "b"}],
+                 [Cell("a", "onnx", "validated"), Cell("a", "litert", "failed", "x"), Cell("b", "onnx", "validated"),
+                  Cell("b", "litert", "failed", "y")], {"torch": "1"}, "T0")
+    new = Matrix(MatrixOptions(("litert",), models="b"), [{"name": "b", "note": "new"}],
+                 [Cell("b", "litert", "validated")], {"torch": "2"}, "T1")
+    got = update_matrix(old, new)
+    assert [(c.model, c.format, c.status) for c in got.cells] == [
+        ("a", "onnx", "validated"), ("a", "litert", "failed"), ("b", "onnx", "validated"), ("b", "litert", "validated")]
+    assert got.entries[1] == {"name": "b", "note": "new"} and got.options == both and got.packages == {"torch": "2"}
+    assert got.created == "T0; b / litert re-run T1"
+    with pytest.raises(Exception, match="does not fit it"):
+        update_matrix(old, Matrix(MatrixOptions(("openvino",)), [], [], {}, "T2"))
+
+
+def test_update_without_a_matrix_is_one_line(cli, tmp_path):
+    r = cli("zoo", "matrix", "--formats", "onnx", "--models", "small_cnn", "--update", "--out", tmp_path)
+    assert r.code == 2 and "zoo-matrix.json does not exist, so there is no matrix to update" in r.err
+    assert list(tmp_path.iterdir()) == []

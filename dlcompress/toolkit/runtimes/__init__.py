@@ -44,4 +44,9 @@ def open_runtime(artifact: Artifact, options: RuntimeOptions | None = None, name
     name = name or DEFAULT_RUNTIME.get(str(artifact.format))
     if name is None:
         raise UnsupportedError(f"no runtime registered for format {artifact.format}")
-    return get_runtime(name)(artifact, options or RuntimeOptions())
+    runtime = get_runtime(name)(artifact, options or RuntimeOptions())
+    if artifact.postprocess is None:
+        return runtime
+    from dlcompress.toolkit.host_postprocess import PostprocessedRuntime
+
+    return PostprocessedRuntime(runtime, artifact.postprocess)
