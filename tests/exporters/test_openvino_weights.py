@@ -77,6 +77,7 @@ def test_bad_options_for_openvino(ir, tmp_path):
         quantize(ir[0], QuantizeOptions(method="int4", group_size=128), None, tmp_path / "q.xml")
 
 
+@pytest.mark.slow  # issue 9: a heavy end-to-end run, in CI's slow step so the default command stays under 15 min
 def test_cli_openvino_int4_reports_perplexity(cli, tmp_path):
     out = tmp_path / "out"
     r = cli("quantize", "--model", "gpt_tiny", "--backend", "openvino", "--method", "int4", "--ratio", "0.8",
