@@ -116,6 +116,10 @@ def quantize(
         threads=threads, out=out, overwrite=overwrite, backend=backend, inference_precision=inference_precision,
         deliver=deliver, bundle=bundle,
     )
+    if save_recipe is not None and backend == "auto":
+        raise DLCompressError("--save-recipe cannot write --backend auto: a recipe names its backends",
+                              "name one with --backend, or write backends: [onnxruntime, openvino] in the recipe "
+                              "(compared in one report)")
     save_recipe_of(request, save_recipe)
     result = run(request)
     if as_json:

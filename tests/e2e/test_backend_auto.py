@@ -37,3 +37,10 @@ def test_auto_with_an_option_no_candidate_has_is_one_line(cli, tmp_path):
     out = tmp_path / "q"
     assert_one_line_error(cli("quantize", "--model", "small_cnn", "--backend", "auto", "--int8-io", "--out", out),
                           out, "--backend auto found no backend that can do this job", "onnxruntime:", "openvino:")
+
+
+def test_auto_cannot_be_saved_as_a_recipe(cli, tmp_path):
+    out, recipe = tmp_path / "q", tmp_path / "r.yaml"
+    assert_one_line_error(cli("quantize", "--model", "small_cnn", "--backend", "auto", "--save-recipe", recipe,
+                              "--out", out), out, "--save-recipe cannot write --backend auto")
+    assert not recipe.exists()
